@@ -1,0 +1,1 @@
+"""Wire schemas (protobuf) shared by the services."""

@@ -1,0 +1,3 @@
+"""Shared pytest setup: fixtures any test can use."""
+
+pytest_plugins = ["tests.fixtures.seaweedfs"]

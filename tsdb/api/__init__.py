@@ -1,0 +1,1 @@
+"""The HTTP API: remote write, the Prometheus read API, and operational endpoints."""

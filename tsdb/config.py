@@ -1,0 +1,306 @@
+"""The YAML configuration: typed dataclasses, strict loading, per-tenant limits.
+
+Loading is strict on purpose: an unknown key or an invalid value stops start-up with a
+message that names the key, because a typo that silently falls back to a default is
+the kind of fault an operator finds only in an incident.
+
+Each field carries its documentation in `metadata["doc"]`; `iter_documented_keys`
+walks them so the README table and its test come from the same source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from tsdb.storage.config import StorageConfig
+from tsdb.tenancy import Tenant, TenantError
+from tsdb.units import format_duration_ms, parse_bytes, parse_duration_ms
+
+
+class ConfigError(ValueError):
+    """A configuration fault; the message names the offending key."""
+
+
+def _opt(default: Any, doc: str, kind: str = "", choices: tuple[str, ...] = ()) -> Any:
+    meta = {"doc": doc, "kind": kind, "choices": choices}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _section(factory: type, doc: str) -> Any:
+    return field(default_factory=factory, metadata={"doc": doc, "kind": "section", "choices": ()})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen_address: str = _opt("127.0.0.1", "Address every listener binds to.")
+    http_port: int = _opt(9009, "HTTP port: remote write, Prometheus API, /metrics (`--http-port`).")
+    grpc_port: int = _opt(9095, "gRPC port for internal RPC (`--grpc-port`).")
+    flight_port: int = _opt(8815, "Arrow Flight port (`--flight-port`).")
+
+
+@dataclass(frozen=True)
+class DistributorConfig:
+    max_recv_msg_size: int = _opt(
+        100 * 1024 * 1024,
+        "Largest accepted remote-write body, compressed and decompressed (bytes); larger gets 413.",
+        "bytes",
+    )
+
+
+@dataclass(frozen=True)
+class IngesterConfig:
+    wal_dir: str = _opt("", "WAL directory. Empty: `<data_dir>/wal`.")
+    wal_fsync: str = _opt(
+        "always",
+        "`always`: a push is acknowledged only after its WAL record is fsynced (group commit). "
+        "`interval`: fsync every `wal_fsync_interval`; a crash may lose acknowledged pushes of that interval. "
+        "`never`: leave it to the OS.",
+        "choice",
+        ("always", "interval", "never"),
+    )
+    wal_fsync_interval: int = _opt(1000, "fsync period when `wal_fsync: interval`.", "duration")
+    wal_segment_size: int = _opt(128 * 1024 * 1024, "WAL segment file size before rotation (bytes).", "bytes")
+    flush_interval: int = _opt(
+        2 * 3600 * 1000, "Flush the head to Parquet when its oldest unflushed push is this old.", "duration"
+    )
+    max_head_samples: int = _opt(20_000_000, "Flush a tenant's head when it holds this many samples.")
+    flush_check_period: int = _opt(10_000, "How often the flush conditions are checked.", "duration")
+    flush_retry_min_backoff: int = _opt(1000, "First retry delay after a failed flush upload.", "duration")
+    flush_retry_max_backoff: int = _opt(60_000, "Largest retry delay after failed flush uploads.", "duration")
+    row_group_rows: int = _opt(128 * 1024, "Rows per Parquet row group in flushed (L0) files.")
+    zstd_level: int = _opt(3, "zstd level of flushed Parquet files.")
+    max_promoted_labels: int = _opt(
+        64, "Label columns per file; the long tail of label names lives only in the `labels` map column."
+    )
+
+
+@dataclass(frozen=True)
+class EmptySection:
+    """A section that later features fill; it accepts no keys yet."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-tenant limits, with Mimir's names and defaults."""
+
+    ingestion_rate: float = _opt(10000.0, "Samples per second per tenant (token bucket refill rate); over it: 429.")
+    ingestion_burst_size: int = _opt(200000, "Token bucket size in samples.")
+    max_label_names_per_series: int = _opt(30, "Most labels a series may have, `__name__` included.")
+    max_label_name_length: int = _opt(1024, "Longest label name, in bytes.")
+    max_label_value_length: int = _opt(2048, "Longest label value, in bytes.")
+    creation_grace_period: int = _opt(600_000, "How far in the future a sample may be.", "duration")
+    out_of_order_time_window: int = _opt(
+        0,
+        "How far behind a tenant's newest sample a sample may be. 0: Prometheus' rule (in-order per series, "
+        "at most 1h behind the newest sample). `100y` accepts any history (backfill).",
+        "duration",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = _opt("./data", "Root of local state: the bucket (filesystem backend) and the WAL (`--data-dir`).")
+    multitenancy_enabled: bool = _opt(False, "Require `X-Scope-OrgID`; without it requests get 401.")
+    server: ServerConfig = _section(ServerConfig, "Listeners.")
+    storage: StorageConfig = _section(StorageConfig, "Object storage.")
+    distributor: DistributorConfig = _section(DistributorConfig, "Write-path request handling.")
+    ingester: IngesterConfig = _section(IngesterConfig, "WAL, head and flush.")
+    querier: EmptySection = _section(EmptySection, "Query path (filled by later features).")
+    compactor: EmptySection = _section(EmptySection, "Compaction (filled by later features).")
+    ring: EmptySection = _section(EmptySection, "Hash ring (filled by later features).")
+    promql: EmptySection = _section(EmptySection, "PromQL engine (filled by later features).")
+    limits: Limits = _section(Limits, "Default per-tenant limits.")
+    overrides: dict[str, dict[str, Any]] = _opt({}, "Per-tenant limits: `{<tenant>: {<limit>: value}}`.", "overrides")
+
+    @property
+    def wal_dir(self) -> Path:
+        return Path(self.ingester.wal_dir or Path(self.data_dir) / "wal")
+
+    def limits_for(self, tenant: Tenant) -> Limits:
+        """The tenant's limits: the defaults with its overrides applied."""
+        override = self.overrides.get(tenant.id)
+        return replace(self.limits, **override) if override else self.limits
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a YAML file (or the defaults) and apply dotted-key overrides from flags."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ConfigError(f"config: cannot read {path}: {e.strerror}") from e
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config: {path} is not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config: {path} must hold a mapping at the top level")
+        raw = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    cfg = _build(Config, raw, "")
+    storage_raw = raw.get("storage") or {}
+    fs_raw = storage_raw.get("filesystem") or {} if isinstance(storage_raw, dict) else {}
+    if "directory" not in fs_raw:
+        cfg = replace(
+            cfg,
+            storage=replace(cfg.storage, filesystem=replace(cfg.storage.filesystem, directory=str(Path(cfg.data_dir) / "bucket"))),
+        )
+    return cfg
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path.rstrip('.') or 'top level'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            where = f" in '{path.rstrip('.')}'" if path else ""
+            raise ConfigError(f"config: unknown key '{path}{key}'{where}; known keys: {', '.join(known)}")
+    kwargs = {name: _coerce(known[name], hints[name], value, f"{path}{name}") for name, value in data.items()}
+    obj = cls(**kwargs)
+    _check(obj, path)
+    return obj
+
+
+def _coerce(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
+    kind = f.metadata.get("kind", "")
+    try:
+        if kind == "section" or is_dataclass(hint):
+            return _build(hint, value, key + ".")
+        if kind == "duration":
+            return parse_duration_ms(value)
+        if kind == "bytes":
+            return parse_bytes(value)
+        if kind == "overrides":
+            return _coerce_overrides(value, key)
+        if kind == "choice":
+            if value not in f.metadata["choices"]:
+                raise ValueError(f"must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
+            return value
+        return _coerce_scalar(hint, value)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"config: invalid value for '{key}': {e}") from e
+
+
+def _coerce_scalar(hint: Any, value: Any) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r}")
+
+
+def _coerce_overrides(value: Any, key: str) -> dict[str, dict[str, Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of tenant to limits, got {value!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for tenant_id, limits in value.items():
+        try:
+            Tenant.parse(str(tenant_id))
+        except TenantError as e:
+            raise ConfigError(f"config: invalid tenant '{tenant_id}' in '{key}': {e}") from e
+        parsed = _build(Limits, limits, f"{key}.{tenant_id}.")
+        out[str(tenant_id)] = {k: getattr(parsed, k) for k in (limits or {})}
+    return out
+
+
+def _check(obj: Any, path: str) -> None:
+    """Range checks that types alone cannot express."""
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"config: invalid value for '{path}{key}': {why}")
+
+    if isinstance(obj, ServerConfig):
+        for port in ("http_port", "grpc_port", "flight_port"):
+            if not 0 <= getattr(obj, port) <= 65535:
+                raise bad(port, "must be between 0 and 65535")
+    elif isinstance(obj, Limits):
+        for name in ("ingestion_rate", "ingestion_burst_size", "max_label_names_per_series",
+                     "max_label_name_length", "max_label_value_length"):
+            if getattr(obj, name) <= 0:
+                raise bad(name, "must be positive")
+    elif isinstance(obj, IngesterConfig):
+        for name in ("max_head_samples", "row_group_rows", "max_promoted_labels", "flush_interval", "wal_segment_size"):
+            if getattr(obj, name) <= 0:
+                raise bad(name, "must be positive")
+        if not 1 <= obj.zstd_level <= 22:
+            raise bad("zstd_level", "must be between 1 and 22")
+    elif isinstance(obj, StorageConfig):
+        backends = ("filesystem", "memory", "s3", "gcs", "azure")
+        if obj.backend not in backends:
+            raise bad("backend", f"must be one of {', '.join(backends)}, got {obj.backend!r}")
+        if obj.backend in ("s3", "gcs") and not getattr(obj, obj.backend).bucket:
+            raise ConfigError(f"config: '{path}{obj.backend}.bucket' is required with backend {obj.backend}")
+        if obj.backend == "azure" and not obj.azure.container:
+            raise ConfigError(f"config: '{path}azure.container' is required with backend azure")
+
+
+# ---------------------------------------------------------------------------------------
+# Documentation
+
+
+@dataclass(frozen=True)
+class DocumentedKey:
+    key: str
+    default: str
+    doc: str
+
+
+def iter_documented_keys(cls: type = Config, prefix: str = "") -> Iterator[DocumentedKey]:
+    """Every leaf key with its default and doc, for the README and its test."""
+    defaults = cls()
+    for f in fields(cls):
+        key = f"{prefix}{f.name}"
+        value = getattr(defaults, f.name)
+        if is_dataclass(value):
+            yield from iter_documented_keys(type(value), key + ".")
+            continue
+        kind = f.metadata.get("kind", "")
+        if kind == "duration":
+            shown = format_duration_ms(value)
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        elif isinstance(value, str):
+            shown = f'"{value}"'
+        else:
+            shown = str(value)
+        yield DocumentedKey(key, shown, f.metadata.get("doc", ""))

@@ -1,0 +1,1 @@
+"""The lakehouse contract: bucket paths, column naming, and the Parquet files themselves."""

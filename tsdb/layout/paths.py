@@ -1,0 +1,64 @@
+"""Every object key in the bucket is built here, and only here, from a validated Tenant.
+
+    <tenant>/data/<YYYY-MM-DD>/<name>.parquet       samples (long format)
+    <tenant>/series/<YYYY-MM-DD>/<name>.parquet     series sidecar of the file of the same name
+    <tenant>/manifest/<version:020d>.json           manifest versions (create-only)
+
+Day directories are plain segments, not `key=value`, so DuckDB's and DataFusion's hive
+partitioning never turns them into columns that could collide with labels. Internal
+objects live under `~mytsdb/`, which is not a valid tenant ID. Prefixes always end in
+`/`, so listing tenant `a` never returns `ab/`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+from tsdb.tenancy import Tenant
+
+INTERNAL_PREFIX = "~mytsdb/"
+_MS_PER_DAY = 86_400_000
+
+
+def tenant_prefix(tenant: Tenant) -> str:
+    return f"{tenant.id}/"
+
+
+def data_prefix(tenant: Tenant) -> str:
+    return f"{tenant.id}/data/"
+
+
+def series_prefix(tenant: Tenant) -> str:
+    return f"{tenant.id}/series/"
+
+
+def manifest_prefix(tenant: Tenant) -> str:
+    return f"{tenant.id}/manifest/"
+
+
+def manifest_path(tenant: Tenant, version: int) -> str:
+    return f"{tenant.id}/manifest/{version:020d}.json"
+
+
+def day_of(ts_ms: int) -> str:
+    """The UTC day (`YYYY-MM-DD`) a millisecond timestamp falls in."""
+    return dt.datetime.fromtimestamp(ts_ms // _MS_PER_DAY * 86_400, dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def day_start_ms(day: str) -> int:
+    d = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+    return int(d.timestamp()) * 1000
+
+
+def new_file_name(level: int) -> str:
+    """A unique, time-ordered file name: level, creation time, and random bits."""
+    return f"L{level}-{time.time_ns():020d}-{os.urandom(6).hex()}"
+
+
+def data_file_path(tenant: Tenant, day: str, name: str) -> str:
+    return f"{tenant.id}/data/{day}/{name}.parquet"
+
+
+def series_file_path(tenant: Tenant, day: str, name: str) -> str:
+    return f"{tenant.id}/series/{day}/{name}.parquet"

@@ -1,0 +1,188 @@
+"""Write a head's samples as sorted, day-partitioned Parquet plus series sidecars.
+
+Per DESIGN §3: long format; sorted by metric, a few low-cardinality labels, series_id,
+timestamp (recorded as `sorting_columns`); timestamps DELTA_BINARY_PACKED, values
+BYTE_STREAM_SPLIT, zstd; page index; bloom filters on the metric name and on the
+highest-cardinality promoted label. Duplicates (same series_id and timestamp) are
+resolved before writing: the last write wins, and identical copies count once.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tsdb.labelsets import label_name_counts, label_values
+from tsdb.layout.columns import (
+    LABELS, LABELS_TYPE, METRIC, METRIC_NAME_LABEL, SCHEMA_VERSION, SERIES_ID, TIMESTAMP,
+    TIMESTAMP_TYPE, VALUE, choose_promoted_labels, label_column_name,
+)
+
+MS_PER_DAY = 86_400_000
+SORT_LABELS = 3
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    row_group_rows: int = 128 * 1024
+    zstd_level: int = 3
+    max_promoted_labels: int = 64
+
+
+@dataclass(frozen=True)
+class BuiltFile:
+    """One day's data file and its sidecar, ready to upload."""
+
+    day_index: int  # days since the epoch
+    data: bytes
+    sidecar: bytes
+    min_time: int
+    max_time: int
+    rows: int
+    series: int
+
+
+def dedup_samples(samples: pa.Table) -> pa.Table:
+    """Sort by (series_id, timestamp) and keep the last written copy of each pair.
+
+    Input order is write order, so a stable sort keeps later writes later."""
+    sid = samples.column(SERIES_ID).to_numpy()
+    ts = samples.column(TIMESTAMP).to_numpy()
+    order = np.lexsort((ts, sid))
+    sid_s, ts_s = sid[order], ts[order]
+    last = np.r_[(sid_s[1:] != sid_s[:-1]) | (ts_s[1:] != ts_s[:-1]), True]
+    return samples.take(pa.array(order[last]))
+
+
+def build_files(samples: pa.Table, series: pa.Table, opts: WriterOptions) -> list[BuiltFile]:
+    """`samples`: series_id, timestamp (int64 ms), value in write order. `series`:
+    series_id, labels (map) for at least every series in `samples`."""
+    if samples.num_rows == 0:
+        return []
+    samples = dedup_samples(samples)
+    series = _unique_series(series)
+    sid = samples.column(SERIES_ID).to_numpy()
+    ts = samples.column(TIMESTAMP).to_numpy()
+    series_ids = series.column(SERIES_ID).to_numpy()
+    row_of_sample = np.searchsorted(series_ids, sid)
+    if np.any(row_of_sample >= len(series_ids)) or np.any(series_ids[np.minimum(row_of_sample, len(series_ids) - 1)] != sid):
+        raise ValueError("head holds samples of a series whose labels it does not know")
+    day = ts // MS_PER_DAY
+    out = []
+    for d in np.unique(day):
+        mask = day == d
+        out.append(_build_day(int(d), samples.filter(pa.array(mask)), row_of_sample[mask], series, opts))
+    return out
+
+
+def _unique_series(series: pa.Table) -> pa.Table:
+    ids = series.column(SERIES_ID).to_numpy()
+    uniq, first = np.unique(ids, return_index=True)
+    return series.take(pa.array(first))
+
+
+def _build_day(day: int, samples: pa.Table, series_rows: np.ndarray, series: pa.Table, opts: WriterOptions) -> BuiltFile:
+    used_rows, sample_series = np.unique(series_rows, return_inverse=True)
+    day_series = series.take(pa.array(used_rows))
+    labels = day_series.column(LABELS).combine_chunks()
+    metric = label_values(labels, METRIC_NAME_LABEL)
+    promoted = choose_promoted_labels(label_name_counts(labels), opts.max_promoted_labels)
+    label_cols = {name: label_values(labels, name) for name in promoted}
+    sort_labels = _sort_labels(label_cols)
+
+    # Order series by (metric, sort labels, series_id); then samples by (series rank, ts).
+    series_sort = pa.table({"m": metric, **{f"l{i}": label_cols[n] for i, n in enumerate(sort_labels)},
+                            "sid": day_series.column(SERIES_ID)})
+    keys = [("m", "ascending")] + [(f"l{i}", "ascending") for i in range(len(sort_labels))] + [("sid", "ascending")]
+    series_order = pc.sort_indices(series_sort, sort_keys=keys).to_numpy()
+    rank = np.empty(len(series_order), np.int64)
+    rank[series_order] = np.arange(len(series_order))
+    ts = samples.column(TIMESTAMP).to_numpy()
+    sample_order = np.lexsort((ts, rank[sample_series]))
+    take = pa.array(sample_series[sample_order])
+
+    columns: dict[str, pa.Array] = {METRIC: metric.take(take).dictionary_encode()}
+    for name in promoted:
+        columns[label_column_name(name)] = label_cols[name].take(take).dictionary_encode()
+    columns[LABELS] = labels.take(take)
+    columns[SERIES_ID] = day_series.column(SERIES_ID).combine_chunks().take(take)
+    columns[TIMESTAMP] = pa.array(ts[sample_order]).cast(TIMESTAMP_TYPE)
+    columns[VALUE] = samples.column(VALUE).combine_chunks().take(pa.array(sample_order))
+    table = pa.table(columns)
+    table = table.replace_schema_metadata({
+        "mytsdb.schema_version": str(SCHEMA_VERSION),
+        "mytsdb.sort_labels": ",".join(sort_labels),
+    })
+    data = _write_parquet(table, [METRIC] + [label_column_name(n) for n in sort_labels] + [SERIES_ID, TIMESTAMP],
+                          bloom=[METRIC] + _bloom_labels(label_cols), opts=opts)
+    sidecar = _build_sidecar(day_series, metric, rank, sample_series, ts, opts)
+    return BuiltFile(day, data, sidecar, int(ts.min()), int(ts.max()), table.num_rows, len(used_rows))
+
+
+def _sort_labels(label_cols: dict[str, pa.Array]) -> list[str]:
+    """Up to SORT_LABELS labels in ascending cardinality (as IOx does), skipping constants."""
+    card = {n: pc.count_distinct(a).as_py() for n, a in label_cols.items()}
+    ranked = sorted((c, n) for n, c in card.items() if c > 1)
+    return [n for _, n in ranked[:SORT_LABELS]]
+
+
+def _bloom_labels(label_cols: dict[str, pa.Array]) -> list[str]:
+    """The highest-cardinality label (often `instance` or `pod`): where a bloom filter
+    prunes row groups that min/max statistics cannot."""
+    if not label_cols:
+        return []
+    card = {n: pc.count_distinct(a).as_py() for n, a in label_cols.items()}
+    best = max(card, key=lambda n: (card[n], n))
+    return [label_column_name(best)] if card[best] > 16 else []
+
+
+def _write_parquet(table: pa.Table, sort_columns: list[str], bloom: list[str], opts: WriterOptions) -> bytes:
+    names = table.column_names
+    dictionary_columns = [n for n in names if n not in (TIMESTAMP, VALUE)]
+    sink = io.BytesIO()
+    with pq.ParquetWriter(
+        sink,
+        table.schema,
+        compression="zstd",
+        compression_level=opts.zstd_level,
+        use_dictionary=dictionary_columns,
+        column_encoding={TIMESTAMP: "DELTA_BINARY_PACKED", VALUE: "BYTE_STREAM_SPLIT"},
+        write_page_index=True,
+        sorting_columns=[pq.SortingColumn(names.index(c)) for c in sort_columns],
+        bloom_filter_options={c: {"ndv": max(table.num_rows // 8, 1024), "fpp": 0.01} for c in bloom},
+        store_schema=True,
+    ) as writer:
+        writer.write_table(table, row_group_size=opts.row_group_rows)
+    return sink.getvalue()
+
+
+SIDECAR_SCHEMA = pa.schema([
+    (SERIES_ID, pa.uint64()), (METRIC, pa.string()), (LABELS, LABELS_TYPE),
+    ("min_time", TIMESTAMP_TYPE), ("max_time", TIMESTAMP_TYPE), ("samples", pa.int64()),
+])
+
+
+def _build_sidecar(day_series: pa.Table, metric: pa.Array, rank: np.ndarray, sample_series: np.ndarray,
+                   ts: np.ndarray, opts: WriterOptions) -> bytes:
+    n = day_series.num_rows
+    counts = np.bincount(sample_series, minlength=n)
+    mins = np.full(n, np.iinfo(np.int64).max)
+    maxs = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(mins, sample_series, ts)
+    np.maximum.at(maxs, sample_series, ts)
+    order = pa.array(np.argsort(rank))
+    table = pa.table([
+        day_series.column(SERIES_ID).combine_chunks().take(order),
+        metric.take(order),
+        day_series.column(LABELS).combine_chunks().take(order),
+        pa.array(mins).take(order).cast(TIMESTAMP_TYPE),
+        pa.array(maxs).take(order).cast(TIMESTAMP_TYPE),
+        pa.array(counts.astype(np.int64)).take(order),
+    ], schema=SIDECAR_SCHEMA)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", compression_level=opts.zstd_level)
+    return sink.getvalue()

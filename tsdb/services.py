@@ -1,0 +1,37 @@
+"""Wiring of the library objects that one process runs (`all` mode: every component)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tsdb.config import Config
+from tsdb.distributor import Distributor
+from tsdb.ingester import Ingester
+from tsdb.manifest import ManifestStore
+from tsdb.metrics import Metrics
+from tsdb.reader import SeriesReader
+from tsdb.storage.bucket import Bucket, open_bucket
+
+
+@dataclass
+class Services:
+    cfg: Config
+    metrics: Metrics
+    bucket: Bucket
+    manifests: ManifestStore
+    ingester: Ingester
+    distributor: Distributor
+    reader: SeriesReader
+
+    @classmethod
+    def build(cls, cfg: Config, instance_id: str = "ingester-1") -> "Services":
+        metrics = Metrics()
+        bucket = open_bucket(cfg.storage)
+        ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
+        return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, ingester, metrics),
+                   SeriesReader(ingester, bucket, ingester.manifests))
+
+    def start(self) -> None:
+        self.ingester.start()
+
+    def stop(self) -> None:
+        self.ingester.stop(flush=True)
