@@ -1,7 +1,11 @@
 """Run a process: build the services, serve HTTP with uvicorn, flush on SIGTERM."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
+from typing import Iterator
 
 import uvicorn
 
@@ -12,15 +16,31 @@ from tsdb.services import Services
 log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, which makes a clean stop
+    exit with -15. We handle the signal ourselves so a flushed shutdown exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
 def run_all(cfg: Config) -> int:
     """`mytsdb all`: every component in one process. Returns the exit code."""
     services = Services.build(cfg)
     log.info("bucket: %s; WAL: %s", services.bucket.describe(), cfg.wal_dir)
     app = create_app(services)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         app, host=cfg.server.listen_address, port=cfg.server.http_port, log_level="warning",
         access_log=False, lifespan="on", timeout_graceful_shutdown=30,
     ))
     log.info("listening on http://%s:%d", cfg.server.listen_address, cfg.server.http_port)
     server.run()
-    return 0
+    return 0 if server.started else 1

@@ -6,12 +6,14 @@
  * walking the protobuf wire format here and writing little-endian arrays into
  * `bytes` objects (wrapped zero-copy by numpy/pyarrow) is >10x faster.
  *
- * Two passes over the input, both without the GIL: pass 1 checks the wire
- * structure and counts (series, samples, kept labels and their bytes), so every
- * output is allocated once at its exact size; pass 2 fills the outputs and does
- * the per-series work (drop empty-valued labels, stable sort by name, XXH64 hash
- * as Prometheus' labels.Hash(), validation). Pass 2 re-checks every bound, so a
- * bytes-like input mutated by another thread meanwhile cannot cause an overflow.
+ * Two passes over the input, both without the GIL. Pass 1 walks the WriteRequest
+ * and TimeSeries levels only: it counts series and samples exactly and bounds the
+ * label count and label bytes from the Label fields' sizes, so every output is
+ * allocated once. Pass 2 parses everything and does the per-series work (drop
+ * empty-valued labels, stable sort by name, XXH64 as Prometheus' labels.Hash(),
+ * validation); the label buffers are then shrunk to their exact size. Pass 2
+ * re-checks every bound, so a bytes-like input mutated by another thread in the
+ * meantime yields an error, never an overflow.
  *
  * decode(buf, max_label_names, max_name_len, max_value_len) returns a tuple:
  *   0 n_series, 1 n_samples, 2 n_labels, 3 n_exemplars (ints)
@@ -64,16 +66,14 @@ enum {
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
 
 /* Merge sort takes over from insertion sort above this many labels, so a hostile
- * series with huge label counts cannot make sorting quadratic. */
+ * series with a huge label count cannot make sorting quadratic. */
 #define INSERTION_SORT_MAX 32
 
 static const uint8_t EMPTY[1] = {0};
 
 typedef struct {
-    const uint8_t *p;
-    const uint8_t *end;
-    const char *msg; /* protobuf message being read, for error text */
-} reader;
+    const uint8_t *p, *end;
+} span;
 
 typedef struct {
     const uint8_t *name;
@@ -84,18 +84,16 @@ typedef struct {
 
 typedef struct {
     uint64_t type;
-    const uint8_t *name, *help, *unit;
-    size_t name_len, help_len, unit_len;
+    span name, help, unit;
 } meta_ref;
 
 typedef struct {
     char err[160];
     int nomem;
-    /* limits */
     Py_ssize_t max_label_names, max_name_len, max_value_len;
-    /* pass 1 totals */
-    size_t n_series, n_samples, n_labels, n_exemplars;
-    size_t name_bytes, value_bytes;
+    /* pass 1: exact counts and label upper bounds */
+    size_t n_series, n_samples, n_exemplars;
+    size_t label_cap, label_bytes_cap;
     size_t max_series_labels, max_series_hash_bytes;
     meta_ref *meta;
     size_t n_meta, cap_meta;
@@ -108,7 +106,7 @@ typedef struct {
     uint64_t *values;
     int32_t *name_offsets, *value_offsets;
     uint8_t *name_data, *value_data;
-    /* pass 2 cursors and scratch */
+    /* pass 2 cursors (their final values are the exact counts) and scratch */
     size_t series_cur, sample_cur, label_cur, name_cur, value_cur;
     label_ref *labels, *labels_tmp;
     uint8_t *hash_buf;
@@ -117,104 +115,104 @@ typedef struct {
 /* ------------------------------------------------------------------ errors */
 
 static void set_err(decoder *d, const char *msg, const char *fmt, ...) {
-    if (!d->err[0]) {
-        int n = snprintf(d->err, sizeof d->err, "proto: %s: ", msg);
-        if (n > 0 && (size_t)n < sizeof d->err) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(d->err + n, sizeof d->err - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
+    if (d->err[0]) return;
+    int n = snprintf(d->err, sizeof d->err, "proto: %s: ", msg);
+    if (n > 0 && (size_t)n < sizeof d->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->err + n, sizeof d->err - (size_t)n, fmt, ap);
+        va_end(ap);
     }
 }
 
-/* Records the first error and evaluates to -1 (visible to the optimizer, unlike
- * a varargs function's return value). */
+/* Record the first error and evaluate to NULL / -1 (visible to the optimizer). */
+#define FAIL_P(...) (set_err(__VA_ARGS__), (const uint8_t *)NULL)
 #define FAIL(...) (set_err(__VA_ARGS__), -1)
 #define CHANGED(d) FAIL(d, "WriteRequest", "input buffer changed during decode")
 
 /* ------------------------------------------------------------- wire format */
+/* Readers take the cursor and the end by value and return the new cursor, or
+ * NULL after recording an error, so the cursor stays in a register. */
 
-static inline int rd_varint(decoder *d, reader *r, uint64_t *out) {
-    const uint8_t *p = r->p;
-    if (LIKELY(p < r->end && *p < 0x80)) {
+static inline const uint8_t *get_varint(decoder *d, const char *msg, const uint8_t *p, const uint8_t *end,
+                                        uint64_t *out) {
+    if (LIKELY(p < end && *p < 0x80)) {
         *out = *p;
-        r->p = p + 1;
-        return 0;
+        return p + 1;
     }
     uint64_t v = 0;
-    for (int i = 0, shift = 0; i < 10; i++, shift += 7) {
-        if (UNLIKELY(p >= r->end)) return FAIL(d, r->msg, "truncated varint");
+    for (int i = 0; i < 10; i++) {
+        if (UNLIKELY(p >= end)) return FAIL_P(d, msg, "truncated varint");
         uint8_t b = *p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
         if (b < 0x80) {
             *out = v;
-            r->p = p;
-            return 0;
+            return p;
         }
     }
-    return FAIL(d, r->msg, "varint overflows 64 bits");
+    return FAIL_P(d, msg, "varint overflows 64 bits");
 }
 
-static inline int rd_tag(decoder *d, reader *r, uint32_t *field, uint32_t *wt) {
+static inline const uint8_t *get_tag(decoder *d, const char *msg, const uint8_t *p, const uint8_t *end,
+                                     uint32_t *field, uint32_t *wt) {
     uint64_t t;
-    if (UNLIKELY(rd_varint(d, r, &t))) return -1;
+    if (UNLIKELY(!(p = get_varint(d, msg, p, end, &t)))) return NULL;
     if (UNLIKELY(t > 0xffffffffu || (t >> 3) == 0))
-        return FAIL(d, r->msg, "illegal tag %llu (field number 0 or too large)", (unsigned long long)t);
+        return FAIL_P(d, msg, "illegal tag %llu (field number 0 or too large)", (unsigned long long)t);
     *field = (uint32_t)(t >> 3);
     *wt = (uint32_t)(t & 7);
-    return 0;
+    return p;
 }
 
-/* Reads a length-delimited payload into `sub` (same message name). */
-static inline int rd_len(decoder *d, reader *r, reader *sub, const char *sub_msg) {
+/* A length-delimited payload: stores it in `sub`, returns the cursor after it. */
+static inline const uint8_t *get_len(decoder *d, const char *msg, const uint8_t *p, const uint8_t *end, span *sub) {
     uint64_t n;
-    if (UNLIKELY(rd_varint(d, r, &n))) return -1;
-    if (UNLIKELY(n > (uint64_t)(r->end - r->p))) return FAIL(d, r->msg, "truncated length-delimited field");
-    sub->p = r->p;
-    sub->end = r->p + n;
-    sub->msg = sub_msg;
-    r->p += n;
-    return 0;
+    if (UNLIKELY(!(p = get_varint(d, msg, p, end, &n)))) return NULL;
+    if (UNLIKELY(n > (uint64_t)(end - p))) return FAIL_P(d, msg, "truncated length-delimited field");
+    sub->p = p;
+    sub->end = p + n;
+    return p + n;
 }
 
-static int skip_field(decoder *d, reader *r, uint32_t wt) {
+static inline int bad_wire_type(decoder *d, const char *msg, uint32_t wt) {
+    if (wt == WT_SGROUP || wt == WT_EGROUP) return FAIL(d, msg, "group wire type %u is not supported", wt);
+    return FAIL(d, msg, "illegal wire type %u", wt);
+}
+
+static inline const uint8_t *skip_field(decoder *d, const char *msg, const uint8_t *p, const uint8_t *end,
+                                        uint32_t wt) {
     uint64_t v;
-    reader sub;
+    span s;
     switch (wt) {
     case WT_VARINT:
-        return rd_varint(d, r, &v);
+        return get_varint(d, msg, p, end, &v);
     case WT_I64:
-        if (r->end - r->p < 8) return FAIL(d, r->msg, "truncated 64-bit field");
-        r->p += 8;
-        return 0;
+        if (end - p < 8) return FAIL_P(d, msg, "truncated 64-bit field");
+        return p + 8;
     case WT_LEN:
-        return rd_len(d, r, &sub, r->msg);
+        return get_len(d, msg, p, end, &s);
     case WT_I32:
-        if (r->end - r->p < 4) return FAIL(d, r->msg, "truncated 32-bit field");
-        r->p += 4;
-        return 0;
-    case WT_SGROUP:
-    case WT_EGROUP:
-        return FAIL(d, r->msg, "group wire type %u is not supported", wt);
+        if (end - p < 4) return FAIL_P(d, msg, "truncated 32-bit field");
+        return p + 4;
     default:
-        return FAIL(d, r->msg, "illegal wire type %u", wt);
+        bad_wire_type(d, msg, wt);
+        return NULL;
     }
 }
 
-static inline int want_wt(decoder *d, reader *r, uint32_t wt, uint32_t want, const char *field) {
+/* 0 when a known field has the wire type its declaration implies. */
+static inline int check_wt(decoder *d, const char *msg, uint32_t wt, uint32_t want, const char *field) {
     if (LIKELY(wt == want)) return 0;
-    if (wt == WT_SGROUP || wt == WT_EGROUP) return FAIL(d, r->msg, "group wire type %u is not supported", wt);
-    if (wt > WT_I32) return FAIL(d, r->msg, "illegal wire type %u", wt);
-    return FAIL(d, r->msg, "wrong wire type %u for field %s", wt, field);
+    if (wt == WT_SGROUP || wt == WT_EGROUP || wt > WT_I32) return bad_wire_type(d, msg, wt);
+    return FAIL(d, msg, "wrong wire type %u for field %s", wt, field);
 }
 
 /* Checks the wire structure of one message level without interpreting it
- * (exemplars and native histograms, which we only count). */
-static int walk_message(decoder *d, reader r) {
+ * (exemplars and native histograms, which are only counted). */
+static int walk_message(decoder *d, const char *msg, const uint8_t *p, const uint8_t *end) {
     uint32_t field, wt;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt) || skip_field(d, &r, wt)) return -1;
+    while (p < end) {
+        if (!(p = get_tag(d, msg, p, end, &field, &wt)) || !(p = skip_field(d, msg, p, end, wt))) return -1;
     }
     return 0;
 }
@@ -233,67 +231,66 @@ static inline uint32_t load32(const uint8_t *p) {
 
 /* ---------------------------------------------------------------- messages */
 
-static int parse_label(decoder *d, reader r, label_ref *l) {
+static inline int parse_label(decoder *d, const uint8_t *p, const uint8_t *end, label_ref *l) {
+    static const char *const M = "Label";
     uint32_t field, wt;
-    reader s;
+    span s;
     l->name = l->value = EMPTY;
     l->name_len = l->value_len = 0;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    while (p < end) {
+        if (UNLIKELY(!(p = get_tag(d, M, p, end, &field, &wt)))) return -1;
         if (field == 1) {
-            if (want_wt(d, &r, wt, WT_LEN, "name") || rd_len(d, &r, &s, r.msg)) return -1;
+            if (check_wt(d, M, wt, WT_LEN, "name") || !(p = get_len(d, M, p, end, &s))) return -1;
             l->name = s.p;
             l->name_len = (size_t)(s.end - s.p);
         } else if (field == 2) {
-            if (want_wt(d, &r, wt, WT_LEN, "value") || rd_len(d, &r, &s, r.msg)) return -1;
+            if (check_wt(d, M, wt, WT_LEN, "value") || !(p = get_len(d, M, p, end, &s))) return -1;
             l->value = s.p;
             l->value_len = (size_t)(s.end - s.p);
-        } else if (skip_field(d, &r, wt)) {
+        } else if (!(p = skip_field(d, M, p, end, wt))) {
             return -1;
         }
     }
     return 0;
 }
 
-static inline int parse_sample(decoder *d, reader r, int64_t *ts, uint64_t *val) {
+static inline int parse_sample(decoder *d, const uint8_t *p, const uint8_t *end, int64_t *ts, uint64_t *val) {
+    static const char *const M = "Sample";
     uint32_t field, wt;
-    uint64_t v;
-    *ts = 0;
-    *val = 0;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    uint64_t v, t = 0, x = 0;
+    while (p < end) {
+        if (UNLIKELY(!(p = get_tag(d, M, p, end, &field, &wt)))) return -1;
         if (field == 1) {
-            if (want_wt(d, &r, wt, WT_I64, "value")) return -1;
-            if (r.end - r.p < 8) return FAIL(d, r.msg, "truncated 64-bit field");
-            *val = load64(r.p);
-            r.p += 8;
+            if (check_wt(d, M, wt, WT_I64, "value")) return -1;
+            if (end - p < 8) return FAIL(d, M, "truncated 64-bit field");
+            x = load64(p);
+            p += 8;
         } else if (field == 2) {
-            if (want_wt(d, &r, wt, WT_VARINT, "timestamp") || rd_varint(d, &r, &v)) return -1;
-            *ts = (int64_t)v;
-        } else if (skip_field(d, &r, wt)) {
+            if (check_wt(d, M, wt, WT_VARINT, "timestamp") || !(p = get_varint(d, M, p, end, &v))) return -1;
+            t = v;
+        } else if (!(p = skip_field(d, M, p, end, wt))) {
             return -1;
         }
     }
+    *ts = (int64_t)t;
+    *val = x;
     return 0;
 }
 
-static int parse_metadata(decoder *d, reader r) {
+static int parse_metadata(decoder *d, const uint8_t *p, const uint8_t *end) {
+    static const char *const M = "MetricMetadata";
     uint32_t field, wt;
-    reader s;
-    meta_ref m = {0, EMPTY, EMPTY, EMPTY, 0, 0, 0};
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    span s, none = {EMPTY, EMPTY};
+    meta_ref m = {0, none, none, none};
+    while (p < end) {
+        if (!(p = get_tag(d, M, p, end, &field, &wt))) return -1;
         if (field == 1) {
-            if (want_wt(d, &r, wt, WT_VARINT, "type") || rd_varint(d, &r, &m.type)) return -1;
+            if (check_wt(d, M, wt, WT_VARINT, "type") || !(p = get_varint(d, M, p, end, &m.type))) return -1;
         } else if (field == 2 || field == 4 || field == 5) {
-            if (want_wt(d, &r, wt, WT_LEN, field == 2 ? "metric_family_name" : field == 4 ? "help" : "unit") ||
-                rd_len(d, &r, &s, r.msg))
-                return -1;
-            size_t n = (size_t)(s.end - s.p);
-            if (field == 2) { m.name = s.p; m.name_len = n; }
-            else if (field == 4) { m.help = s.p; m.help_len = n; }
-            else { m.unit = s.p; m.unit_len = n; }
-        } else if (skip_field(d, &r, wt)) {
+            const char *name = field == 2 ? "metric_family_name" : field == 4 ? "help" : "unit";
+            if (check_wt(d, M, wt, WT_LEN, name) || !(p = get_len(d, M, p, end, &s))) return -1;
+            *(field == 2 ? &m.name : field == 4 ? &m.help : &m.unit) = s;
+        } else if (!(p = skip_field(d, M, p, end, wt))) {
             return -1;
         }
     }
@@ -311,44 +308,44 @@ static int parse_metadata(decoder *d, reader r) {
     return 0;
 }
 
-/* Pass 1 for one TimeSeries: structure check and counts. */
-static int count_series(decoder *d, reader r) {
+/* Pass 1 for one TimeSeries: exact sample count, label bounds, structure of
+ * exemplars and histograms. Labels and samples are parsed in pass 2. */
+static int count_series(decoder *d, const uint8_t *p, const uint8_t *end) {
+    static const char *const M = "TimeSeries";
     uint32_t field, wt;
-    reader s;
-    label_ref l;
-    size_t n_labels = 0, hash_bytes = 0;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    span s;
+    size_t n_labels = 0, label_bytes = 0;
+    while (p < end) {
+        if (!(p = get_tag(d, M, p, end, &field, &wt))) return -1;
         switch (field) {
         case 1:
-            if (want_wt(d, &r, wt, WT_LEN, "labels") || rd_len(d, &r, &s, "Label") || parse_label(d, s, &l)) return -1;
-            if (l.value_len) {
-                n_labels++;
-                d->name_bytes += l.name_len;
-                d->value_bytes += l.value_len;
-                hash_bytes += l.name_len + l.value_len + 2;
-            }
+            if (check_wt(d, M, wt, WT_LEN, "labels") || !(p = get_len(d, M, p, end, &s))) return -1;
+            n_labels++;
+            label_bytes += (size_t)(s.end - s.p);
             break;
         case 2:
-            if (want_wt(d, &r, wt, WT_LEN, "samples") || rd_len(d, &r, &s, "Sample")) return -1;
+            if (check_wt(d, M, wt, WT_LEN, "samples") || !(p = get_len(d, M, p, end, &s))) return -1;
             d->n_samples++;
             break;
         case 3:
-            if (want_wt(d, &r, wt, WT_LEN, "exemplars") || rd_len(d, &r, &s, "Exemplar") || walk_message(d, s))
+            if (check_wt(d, M, wt, WT_LEN, "exemplars") || !(p = get_len(d, M, p, end, &s)) ||
+                walk_message(d, "Exemplar", s.p, s.end))
                 return -1;
             d->n_exemplars++;
             break;
         case 4:
-            if (want_wt(d, &r, wt, WT_LEN, "histograms") || rd_len(d, &r, &s, "Histogram") || walk_message(d, s))
+            if (check_wt(d, M, wt, WT_LEN, "histograms") || !(p = get_len(d, M, p, end, &s)) ||
+                walk_message(d, "Histogram", s.p, s.end))
                 return -1;
             break;
         default:
-            if (skip_field(d, &r, wt)) return -1;
+            if (!(p = skip_field(d, M, p, end, wt))) return -1;
         }
     }
-    d->n_labels += n_labels;
+    d->label_cap += n_labels;
+    d->label_bytes_cap += label_bytes;
     if (n_labels > d->max_series_labels) d->max_series_labels = n_labels;
-    if (hash_bytes > d->max_series_hash_bytes) d->max_series_hash_bytes = hash_bytes;
+    if (label_bytes + 2 * n_labels > d->max_series_hash_bytes) d->max_series_hash_bytes = label_bytes + 2 * n_labels;
     return 0;
 }
 
@@ -397,7 +394,7 @@ static void sort_labels(label_ref *a, label_ref *tmp, size_t n) {
     if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
-/* XXH64 (seed 0 by the caller), from the xxHash specification. */
+/* XXH64, written from the xxHash specification. */
 #define XXH_P1 11400714785074694791ULL
 #define XXH_P2 14029467366897019727ULL
 #define XXH_P3 1609587929392839161ULL
@@ -460,8 +457,8 @@ static uint64_t xxh64(const uint8_t *p, size_t len, uint64_t seed) {
     return h;
 }
 
-static inline int is_alpha_(uint8_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-static inline int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static inline int is_alpha_(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26 || c == '_'; }
+static inline int is_digit(uint8_t c) { return (uint8_t)(c - '0') < 10; }
 
 /* Legacy metric name: [a-zA-Z_:][a-zA-Z0-9_:]* */
 static int valid_metric_name(const uint8_t *s, size_t n) {
@@ -472,7 +469,7 @@ static int valid_metric_name(const uint8_t *s, size_t n) {
 }
 
 /* Legacy label name: [a-zA-Z_][a-zA-Z0-9_]* */
-static int valid_label_name(const uint8_t *s, size_t n) {
+static inline int valid_label_name(const uint8_t *s, size_t n) {
     if (n == 0 || !is_alpha_(s[0])) return 0;
     for (size_t i = 1; i < n; i++)
         if (!(is_alpha_(s[i]) || is_digit(s[i]))) return 0;
@@ -480,7 +477,7 @@ static int valid_label_name(const uint8_t *s, size_t n) {
 }
 
 /* Strict UTF-8 as Go's utf8.Valid: no overlongs, surrogates or code points > U+10FFFF. */
-static int valid_utf8(const uint8_t *s, size_t n) {
+static inline int valid_utf8(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         if (i + 8 <= n && !(load64(s + i) & 0x8080808080808080ULL)) {
@@ -514,10 +511,8 @@ static int valid_utf8(const uint8_t *s, size_t n) {
     return 1;
 }
 
-static const uint8_t METRIC_NAME_LABEL[8] = {'_', '_', 'n', 'a', 'm', 'e', '_', '_'};
-
 static inline int is_name_label(const label_ref *l) {
-    return l->name_len == 8 && memcmp(l->name, METRIC_NAME_LABEL, 8) == 0;
+    return l->name_len == 8 && memcmp(l->name, "__name__", 8) == 0;
 }
 
 /* Error code and offending label index (or -1) of sorted labels a[0..n). */
@@ -557,129 +552,137 @@ static void validate_series(const decoder *d, const label_ref *a, size_t n, int3
     *code = n_hist > 0 ? ERR_NATIVE_HISTOGRAMS : ERR_OK;
 }
 
-/* Pass 2 for one TimeSeries: samples to the columns, labels sorted, hashed,
+/* Pass 2 for one TimeSeries: samples to the columns; labels sorted, hashed,
  * validated and appended. */
-static int fill_series(decoder *d, reader r) {
+static int fill_series(decoder *d, const uint8_t *p, const uint8_t *end) {
+    static const char *const M = "TimeSeries";
     uint32_t field, wt;
-    reader s;
-    label_ref l;
-    size_t n = 0, i = d->series_cur;
+    span s;
+    label_ref *labels = d->labels;
+    size_t n = 0, i = d->series_cur, sample = d->sample_cur;
     int32_t n_hist = 0;
     if (i >= d->n_series) return CHANGED(d);
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    while (p < end) {
+        if (UNLIKELY(!(p = get_tag(d, M, p, end, &field, &wt)))) return -1;
         switch (field) {
         case 1:
-            if (want_wt(d, &r, wt, WT_LEN, "labels") || rd_len(d, &r, &s, "Label") || parse_label(d, s, &l)) return -1;
-            if (l.value_len) {
-                if (n >= d->max_series_labels) return CHANGED(d);
-                d->labels[n++] = l;
-            }
+            if (check_wt(d, M, wt, WT_LEN, "labels") || !(p = get_len(d, M, p, end, &s))) return -1;
+            if (UNLIKELY(n >= d->max_series_labels)) return CHANGED(d);
+            if (parse_label(d, s.p, s.end, &labels[n])) return -1;
+            n += labels[n].value_len != 0;
             break;
         case 2:
-            if (want_wt(d, &r, wt, WT_LEN, "samples") || rd_len(d, &r, &s, "Sample")) return -1;
-            if (d->sample_cur >= d->n_samples) return CHANGED(d);
-            if (parse_sample(d, s, &d->timestamps[d->sample_cur], &d->values[d->sample_cur])) return -1;
-            d->sample_cur++;
+            if (check_wt(d, M, wt, WT_LEN, "samples") || !(p = get_len(d, M, p, end, &s))) return -1;
+            if (UNLIKELY(sample >= d->n_samples)) return CHANGED(d);
+            if (parse_sample(d, s.p, s.end, &d->timestamps[sample], &d->values[sample])) return -1;
+            sample++;
             break;
         case 3:
-            if (want_wt(d, &r, wt, WT_LEN, "exemplars") || rd_len(d, &r, &s, "Exemplar")) return -1;
+            if (check_wt(d, M, wt, WT_LEN, "exemplars") || !(p = get_len(d, M, p, end, &s))) return -1;
             break;
         case 4:
-            if (want_wt(d, &r, wt, WT_LEN, "histograms") || rd_len(d, &r, &s, "Histogram")) return -1;
+            if (check_wt(d, M, wt, WT_LEN, "histograms") || !(p = get_len(d, M, p, end, &s))) return -1;
             n_hist++;
             break;
         default:
-            if (skip_field(d, &r, wt)) return -1;
+            if (!(p = skip_field(d, M, p, end, wt))) return -1;
         }
     }
+    d->sample_cur = sample;
 
-    sort_labels(d->labels, d->labels_tmp, n);
+    sort_labels(labels, d->labels_tmp, n);
 
-    size_t h = 0;
+    uint8_t *h = d->hash_buf, *h_end = d->hash_buf + d->max_series_hash_bytes;
+    size_t lc = d->label_cur, nc = d->name_cur, vc = d->value_cur;
+    if (n > d->label_cap - lc) return CHANGED(d);
     for (size_t j = 0; j < n; j++) {
-        const label_ref *x = &d->labels[j];
-        if (x->name_len + x->value_len + 2 > d->max_series_hash_bytes - h) return CHANGED(d);
-        if (x->name_len > d->name_bytes - d->name_cur || x->value_len > d->value_bytes - d->value_cur)
+        const label_ref *x = &labels[j];
+        if (x->name_len + x->value_len + 2 > (size_t)(h_end - h) || x->name_len > d->label_bytes_cap - nc ||
+            x->value_len > d->label_bytes_cap - vc)
             return CHANGED(d);
-        if (d->label_cur >= d->n_labels) return CHANGED(d);
-        memcpy(d->hash_buf + h, x->name, x->name_len);
+        memcpy(h, x->name, x->name_len);
         h += x->name_len;
-        d->hash_buf[h++] = 0xff;
-        memcpy(d->hash_buf + h, x->value, x->value_len);
+        *h++ = 0xff;
+        memcpy(h, x->value, x->value_len);
         h += x->value_len;
-        d->hash_buf[h++] = 0xff;
-        memcpy(d->name_data + d->name_cur, x->name, x->name_len);
-        d->name_cur += x->name_len;
-        memcpy(d->value_data + d->value_cur, x->value, x->value_len);
-        d->value_cur += x->value_len;
-        d->label_cur++;
-        d->name_offsets[d->label_cur] = (int32_t)d->name_cur;
-        d->value_offsets[d->label_cur] = (int32_t)d->value_cur;
+        *h++ = 0xff;
+        memcpy(d->name_data + nc, x->name, x->name_len);
+        nc += x->name_len;
+        memcpy(d->value_data + vc, x->value, x->value_len);
+        vc += x->value_len;
+        lc++;
+        d->name_offsets[lc] = (int32_t)nc;
+        d->value_offsets[lc] = (int32_t)vc;
     }
-    d->series_id[i] = xxh64(d->hash_buf, h, 0);
-    validate_series(d, d->labels, n, n_hist, &d->error_code[i], &d->error_label[i]);
+    d->label_cur = lc;
+    d->name_cur = nc;
+    d->value_cur = vc;
+    d->series_id[i] = xxh64(d->hash_buf, (size_t)(h - d->hash_buf), 0);
+    validate_series(d, labels, n, n_hist, &d->error_code[i], &d->error_label[i]);
     d->histogram_count[i] = n_hist;
-    d->sample_offsets[i + 1] = (int64_t)d->sample_cur;
-    d->label_offsets[i + 1] = (int64_t)d->label_cur;
-    d->series_cur++;
+    d->sample_offsets[i + 1] = (int64_t)sample;
+    d->label_offsets[i + 1] = (int64_t)lc;
+    d->series_cur = i + 1;
     return 0;
 }
 
 /* ----------------------------------------------------------- write request */
 
-static int pass1(decoder *d, reader r) {
+static int pass1(decoder *d, const uint8_t *p, const uint8_t *end) {
+    static const char *const M = "WriteRequest";
     uint32_t field, wt;
-    reader s;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    span s;
+    while (p < end) {
+        if (!(p = get_tag(d, M, p, end, &field, &wt))) return -1;
         if (field == 1) {
-            if (want_wt(d, &r, wt, WT_LEN, "timeseries") || rd_len(d, &r, &s, "TimeSeries") || count_series(d, s))
+            if (check_wt(d, M, wt, WT_LEN, "timeseries") || !(p = get_len(d, M, p, end, &s)) ||
+                count_series(d, s.p, s.end))
                 return -1;
             d->n_series++;
         } else if (field == 3) {
-            if (want_wt(d, &r, wt, WT_LEN, "metadata") || rd_len(d, &r, &s, "MetricMetadata") || parse_metadata(d, s))
+            if (check_wt(d, M, wt, WT_LEN, "metadata") || !(p = get_len(d, M, p, end, &s)) ||
+                parse_metadata(d, s.p, s.end))
                 return -1;
-        } else if (skip_field(d, &r, wt)) {
+        } else if (!(p = skip_field(d, M, p, end, wt))) {
             return -1;
         }
     }
     return 0;
 }
 
-static int pass2(decoder *d, reader r) {
+static int pass2(decoder *d, const uint8_t *p, const uint8_t *end) {
+    static const char *const M = "WriteRequest";
     uint32_t field, wt;
-    reader s;
-    d->sample_offsets[0] = 0;
-    d->label_offsets[0] = 0;
-    d->name_offsets[0] = 0;
-    d->value_offsets[0] = 0;
-    while (r.p < r.end) {
-        if (rd_tag(d, &r, &field, &wt)) return -1;
+    span s;
+    d->sample_offsets[0] = d->label_offsets[0] = 0;
+    d->name_offsets[0] = d->value_offsets[0] = 0;
+    while (p < end) {
+        if (!(p = get_tag(d, M, p, end, &field, &wt))) return -1;
         if (field == 1) {
-            if (want_wt(d, &r, wt, WT_LEN, "timeseries") || rd_len(d, &r, &s, "TimeSeries") || fill_series(d, s))
+            if (check_wt(d, M, wt, WT_LEN, "timeseries") || !(p = get_len(d, M, p, end, &s)) ||
+                fill_series(d, s.p, s.end))
                 return -1;
-        } else if (skip_field(d, &r, wt)) {
+        } else if (!(p = skip_field(d, M, p, end, wt))) {
             return -1;
         }
     }
-    if (d->series_cur != d->n_series || d->sample_cur != d->n_samples || d->label_cur != d->n_labels ||
-        d->name_cur != d->name_bytes || d->value_cur != d->value_bytes)
-        return CHANGED(d);
+    if (d->series_cur != d->n_series || d->sample_cur != d->n_samples) return CHANGED(d);
     return 0;
 }
 
 /* ---------------------------------------------------------------- python */
+
+static PyObject *utf8_lossy(span s) {
+    return PyUnicode_DecodeUTF8((const char *)s.p, (Py_ssize_t)(s.end - s.p), "replace");
+}
 
 static PyObject *meta_list(const decoder *d) {
     PyObject *list = PyList_New((Py_ssize_t)d->n_meta);
     if (!list) return NULL;
     for (size_t i = 0; i < d->n_meta; i++) {
         const meta_ref *m = &d->meta[i];
-        PyObject *t = Py_BuildValue("(iN N N)", (int)(int32_t)(uint32_t)m->type,
-                                    PyUnicode_DecodeUTF8((const char *)m->name, (Py_ssize_t)m->name_len, "replace"),
-                                    PyUnicode_DecodeUTF8((const char *)m->help, (Py_ssize_t)m->help_len, "replace"),
-                                    PyUnicode_DecodeUTF8((const char *)m->unit, (Py_ssize_t)m->unit_len, "replace"));
+        PyObject *t = Py_BuildValue("(iNNN)", (int)(int32_t)(uint32_t)m->type, utf8_lossy(m->name),
+                                    utf8_lossy(m->help), utf8_lossy(m->unit));
         if (!t) {
             Py_DECREF(list);
             return NULL;
@@ -689,7 +692,16 @@ static PyObject *meta_list(const decoder *d) {
     return list;
 }
 
-#define N_ARRAYS 12
+enum {
+    A_SAMPLE_OFFSETS, A_LABEL_OFFSETS, A_SERIES_ID, A_ERROR_CODE, A_ERROR_LABEL, A_HISTOGRAM_COUNT,
+    A_TIMESTAMPS, A_VALUES, A_NAME_OFFSETS, A_NAME_DATA, A_VALUE_OFFSETS, A_VALUE_DATA, N_ARRAYS
+};
+
+/* Shrinks an output allocated at its pass-1 upper bound to its exact size. */
+static int shrink(PyObject **arr, size_t size) {
+    if ((size_t)PyBytes_GET_SIZE(*arr) == size) return 0;
+    return _PyBytes_Resize(arr, (Py_ssize_t)size);
+}
 
 static PyObject *decode(PyObject *self, PyObject *args) {
     Py_buffer buf;
@@ -702,42 +714,44 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     d.max_label_names = max_label_names;
     d.max_name_len = max_name_len;
     d.max_value_len = max_value_len;
-    reader top = {(const uint8_t *)buf.buf, (const uint8_t *)buf.buf + buf.len, "WriteRequest"};
+    const uint8_t *start = (const uint8_t *)buf.buf, *end = start + buf.len;
     PyObject *arrays[N_ARRAYS] = {NULL};
     PyObject *result = NULL;
     int rc;
 
     Py_BEGIN_ALLOW_THREADS
-    rc = pass1(&d, top);
+    rc = pass1(&d, start, end);
     Py_END_ALLOW_THREADS
     if (rc) goto done;
-    if (d.name_bytes > INT32_MAX || d.value_bytes > INT32_MAX) {
-        set_err(&d, "WriteRequest", "label names or values exceed 2 GiB");
+    if (d.label_bytes_cap > INT32_MAX) {
+        set_err(&d, "WriteRequest", "labels exceed 2 GiB");
         goto done;
     }
 
     size_t sizes[N_ARRAYS] = {
-        (d.n_series + 1) * 8, (d.n_series + 1) * 8, d.n_series * 8, d.n_series,
-        d.n_series * 4,       d.n_series * 4,       d.n_samples * 8, d.n_samples * 8,
-        (d.n_labels + 1) * 4, d.name_bytes,         (d.n_labels + 1) * 4, d.value_bytes,
+        [A_SAMPLE_OFFSETS] = (d.n_series + 1) * 8, [A_LABEL_OFFSETS] = (d.n_series + 1) * 8,
+        [A_SERIES_ID] = d.n_series * 8,            [A_ERROR_CODE] = d.n_series,
+        [A_ERROR_LABEL] = d.n_series * 4,          [A_HISTOGRAM_COUNT] = d.n_series * 4,
+        [A_TIMESTAMPS] = d.n_samples * 8,          [A_VALUES] = d.n_samples * 8,
+        [A_NAME_OFFSETS] = (d.label_cap + 1) * 4,  [A_NAME_DATA] = d.label_bytes_cap,
+        [A_VALUE_OFFSETS] = (d.label_cap + 1) * 4, [A_VALUE_DATA] = d.label_bytes_cap,
     };
     for (int k = 0; k < N_ARRAYS; k++) {
-        arrays[k] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizes[k]);
-        if (!arrays[k]) goto done;
+        if (!(arrays[k] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)sizes[k]))) goto done;
     }
 #define ARR(k) ((void *)PyBytes_AS_STRING(arrays[k]))
-    d.sample_offsets = ARR(0);
-    d.label_offsets = ARR(1);
-    d.series_id = ARR(2);
-    d.error_code = ARR(3);
-    d.error_label = ARR(4);
-    d.histogram_count = ARR(5);
-    d.timestamps = ARR(6);
-    d.values = ARR(7);
-    d.name_offsets = ARR(8);
-    d.name_data = ARR(9);
-    d.value_offsets = ARR(10);
-    d.value_data = ARR(11);
+    d.sample_offsets = ARR(A_SAMPLE_OFFSETS);
+    d.label_offsets = ARR(A_LABEL_OFFSETS);
+    d.series_id = ARR(A_SERIES_ID);
+    d.error_code = ARR(A_ERROR_CODE);
+    d.error_label = ARR(A_ERROR_LABEL);
+    d.histogram_count = ARR(A_HISTOGRAM_COUNT);
+    d.timestamps = ARR(A_TIMESTAMPS);
+    d.values = ARR(A_VALUES);
+    d.name_offsets = ARR(A_NAME_OFFSETS);
+    d.name_data = ARR(A_NAME_DATA);
+    d.value_offsets = ARR(A_VALUE_OFFSETS);
+    d.value_data = ARR(A_VALUE_DATA);
 #undef ARR
     d.labels = PyMem_RawMalloc((2 * d.max_series_labels + 1) * sizeof(label_ref));
     d.labels_tmp = d.labels + d.max_series_labels;
@@ -748,18 +762,21 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     }
 
     Py_BEGIN_ALLOW_THREADS
-    rc = pass2(&d, top);
+    rc = pass2(&d, start, end);
     Py_END_ALLOW_THREADS
     if (rc) goto done;
+
+    if (shrink(&arrays[A_NAME_OFFSETS], (d.label_cur + 1) * 4) || shrink(&arrays[A_NAME_DATA], d.name_cur) ||
+        shrink(&arrays[A_VALUE_OFFSETS], (d.label_cur + 1) * 4) || shrink(&arrays[A_VALUE_DATA], d.value_cur))
+        goto done;
 
     PyObject *meta = meta_list(&d);
     if (!meta) goto done;
     result = Py_BuildValue("(nnnnNNNNNNNNNNNNN)", (Py_ssize_t)d.n_series, (Py_ssize_t)d.n_samples,
-                           (Py_ssize_t)d.n_labels, (Py_ssize_t)d.n_exemplars, arrays[0], arrays[1], arrays[2],
+                           (Py_ssize_t)d.label_cur, (Py_ssize_t)d.n_exemplars, arrays[0], arrays[1], arrays[2],
                            arrays[3], arrays[4], arrays[5], arrays[6], arrays[7], arrays[8], arrays[9], arrays[10],
                            arrays[11], meta);
-    /* "N" stole the references, even on failure */
-    memset(arrays, 0, sizeof arrays);
+    memset(arrays, 0, sizeof arrays); /* "N" took the references */
 
 done:
     if (!result && !PyErr_Occurred()) {
@@ -778,14 +795,16 @@ static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(buf, max_label_names, max_name_len, max_value_len) -> tuple\n\n"
      "Decode a snappy-decompressed remote-write 1.0 WriteRequest into column buffers\n"
-     "(see tsdb/_native/rwdecode.c for the tuple layout). Raises ValueError on\n"
-     "malformed protobuf."},
+     "(tuple layout in tsdb/_native/rwdecode.c). Raises ValueError on malformed protobuf."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_rwdecode",
-    "Remote-write 1.0 WriteRequest decoder to column buffers (C, GIL released while parsing).", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_rwdecode",
+    .m_doc = "Remote-write 1.0 WriteRequest decoder to column buffers (C, GIL released while parsing).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__rwdecode(void) { return PyModule_Create(&module); }
