@@ -181,7 +181,10 @@ def _build(cls: type, data: Any, path: str) -> Any:
             where = f" in '{path.rstrip('.')}'" if path else ""
             raise ConfigError(f"config: unknown key '{path}{key}'{where}; known keys: {', '.join(known)}")
     kwargs = {name: _coerce(known[name], hints[name], value, f"{path}{name}") for name, value in data.items()}
-    obj = cls(**kwargs)
+    try:
+        obj = cls(**kwargs)
+    except ValueError as e:  # a section's own validation (e.g. StorageConfig's backend)
+        raise ConfigError(f"config: invalid value in '{path.rstrip('.')}': {e}") from e
     _check(obj, path)
     return obj
 

@@ -258,6 +258,11 @@ static inline int parse_sample(decoder *d, const uint8_t *p, const uint8_t *end,
     static const char *const M = "Sample";
     uint32_t field, wt;
     uint64_t v, t = 0, x = 0;
+    /* fast path for the usual encoding: value (tag 0x09) then timestamp (tag 0x10) */
+    if (LIKELY(end - p >= 10 && p[0] == 0x09 && p[9] == 0x10)) {
+        x = load64(p + 1);
+        if (!(p = get_varint(d, M, p + 10, end, &t))) return -1;
+    }
     while (p < end) {
         if (UNLIKELY(!(p = get_tag(d, M, p, end, &field, &wt)))) return -1;
         if (field == 1) {
@@ -351,10 +356,17 @@ static int count_series(decoder *d, const uint8_t *p, const uint8_t *end) {
 
 /* --------------------------------------------------------------- per series */
 
+/* Byte-wise name order (Go's string comparison), inline: names are short, and a
+ * libc memcmp call per comparison dominated sorting. */
 static inline int name_cmp(const label_ref *a, const label_ref *b) {
-    size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-    int c = memcmp(a->name, b->name, n);
-    if (c) return c;
+    size_t n = a->name_len < b->name_len ? a->name_len : b->name_len, i = 0;
+    const uint8_t *x = a->name, *y = b->name;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t u = load64(x + i), v = load64(y + i);
+        if (u != v) return __builtin_bswap64(u) < __builtin_bswap64(v) ? -1 : 1;
+    }
+    for (; i < n; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
     return (a->name_len > b->name_len) - (a->name_len < b->name_len);
 }
 
@@ -457,24 +469,41 @@ static uint64_t xxh64(const uint8_t *p, size_t len, uint64_t seed) {
     return h;
 }
 
-static inline int is_alpha_(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26 || c == '_'; }
-static inline int is_digit(uint8_t c) { return (uint8_t)(c - '0') < 10; }
+/* Character classes of legacy names: 1 [a-zA-Z_], 2 [0-9], 4 ':'. */
+enum { C_ALPHA = 1, C_DIGIT = 2, C_COLON = 4 };
+static const uint8_t NAME_CHARS[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static inline int all_chars(const uint8_t *s, size_t n, uint8_t first, uint8_t rest) {
+    if (n == 0 || !(NAME_CHARS[s[0]] & first)) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(NAME_CHARS[s[i]] & rest)) return 0;
+    return 1;
+}
 
 /* Legacy metric name: [a-zA-Z_:][a-zA-Z0-9_:]* */
-static int valid_metric_name(const uint8_t *s, size_t n) {
-    if (n == 0 || !(is_alpha_(s[0]) || s[0] == ':')) return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!(is_alpha_(s[i]) || is_digit(s[i]) || s[i] == ':')) return 0;
-    return 1;
+static inline int valid_metric_name(const uint8_t *s, size_t n) {
+    return all_chars(s, n, C_ALPHA | C_COLON, C_ALPHA | C_DIGIT | C_COLON);
 }
 
 /* Legacy label name: [a-zA-Z_][a-zA-Z0-9_]* */
-static inline int valid_label_name(const uint8_t *s, size_t n) {
-    if (n == 0 || !is_alpha_(s[0])) return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!(is_alpha_(s[i]) || is_digit(s[i]))) return 0;
-    return 1;
-}
+static inline int valid_label_name(const uint8_t *s, size_t n) { return all_chars(s, n, C_ALPHA, C_ALPHA | C_DIGIT); }
 
 /* Strict UTF-8 as Go's utf8.Valid: no overlongs, surrogates or code points > U+10FFFF. */
 static inline int valid_utf8(const uint8_t *s, size_t n) {
