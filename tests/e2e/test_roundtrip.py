@@ -94,3 +94,21 @@ def test_parquet_layout_properties(mytsdb):
     for row in side.itertuples():
         got = (row.samples, int(row.min_time.timestamp() * 1000), int(row.max_time.timestamp() * 1000))
         assert got == want[tuple(sorted(row.labels))]
+
+
+def test_metrics_and_ready(mytsdb):
+    with mytsdb.client("m") as c:
+        assert c.get("/ready").text == "ready\n"
+        push(c, make_series(n_instances=1, n_points=5))
+        r = c.post("/api/v1/push", content=b"\x10garbage", headers=HEADERS)
+        assert r.status_code == 400
+    mytsdb.flush()
+    with mytsdb.client() as c:
+        text = c.get("/metrics").text
+    samples = len(expected_rows(make_series(n_instances=1, n_points=5)))
+    assert f'mytsdb_distributor_received_samples_total{{tenant="m"}} {float(samples)}' in text
+    assert f'mytsdb_ingester_ingested_samples_total{{tenant="m"}} {float(samples)}' in text
+    assert 'mytsdb_distributor_requests_total{status="400"} 1.0' in text
+    assert 'mytsdb_ingester_flushes_total{outcome="success"} 1.0' in text
+    assert "mytsdb_ingester_wal_fsync_duration_seconds_count" in text
+    assert "mytsdb_ingester_flush_duration_seconds_count 1.0" in text
