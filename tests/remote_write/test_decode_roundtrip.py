@@ -202,3 +202,18 @@ def test_outputs_are_zero_copy_views() -> None:
     d = decode_write_request(_request([([("__name__", "a")], 3)]), SeriesLimits())
     assert not d.values.flags.owndata and not d.values.flags.writeable
     assert isinstance(d.label_names, pa.StringArray) and d.label_names.offset == 0
+
+
+def test_many_labels_sort_stably_and_fast() -> None:
+    """Above the insertion-sort cutoff a merge sort keeps hostile label counts linearithmic."""
+    rng = random.Random(5)
+    names = [f"l{rng.randrange(3000):04d}" for _ in range(20_000)] + ["__name__"]
+    req = remote_pb2.WriteRequest()
+    ts = req.timeseries.add()
+    for k, name in enumerate(names):
+        ts.labels.add(name=name, value=f"v{k}")
+    raw = req.SerializeToString()
+    limits = SeriesLimits(100_000, 1024, 2048)
+    d = decode_write_request(raw, limits)
+    assert d.series_labels(0) == sorted(((n, f"v{k}") for k, n in enumerate(names)), key=lambda p: p[0])
+    assert_matches_reference(raw, limits)
