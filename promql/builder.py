@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Sequence
 
 from lark import Token, Transformer, v_args
@@ -26,11 +27,11 @@ from promql.matchers import Matcher
 from promql.numbers import parse_go_number
 from promql.strings import go_quote, unquote
 
-BINARY_OPS = {
+BINARY_OPS = MappingProxyType({
     "ADD": "+", "SUB": "-", "MUL": "*", "DIV": "/", "MOD": "%", "POW": "^", "ATAN2": "atan2",
     "EQLC": "==", "NEQ": "!=", "LTE": "<=", "LSS": "<", "GTE": ">=", "GTR": ">",
     "TRIM_UPPER": "</", "TRIM_LOWER": ">/", "LAND": "and", "LOR": "or", "LUNLESS": "unless",
-}
+})
 _MAX_DURATION_SECONDS = 2**63 / 1e9  # time.Duration's range
 
 
@@ -149,13 +150,13 @@ class AstBuilder(Transformer):  # type: ignore[type-arg]
         card = "many-to-one" if kw.type == "GROUP_LEFT" else "one-to-many"
         return card, labels or ()
 
-    def fill_both(self, v: float) -> tuple[float, float]:
+    def fill_both(self, _kw: Token, v: float) -> tuple[float, float]:
         return v, v
 
-    def fill_left(self, v: float) -> tuple[float, None]:
+    def fill_left(self, _kw: Token, v: float) -> tuple[float, None]:
         return v, None
 
-    def fill_right(self, v: float) -> tuple[None, float]:
+    def fill_right(self, _kw: Token, v: float) -> tuple[None, float]:
         return None, v
 
     def fill_left_right(self, _l: Token, lv: float, _r: Token, rv: float) -> tuple[float, float]:

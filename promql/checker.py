@@ -16,10 +16,9 @@ from promql.ast import (
     documented_type,
 )
 from promql.errors import PositionedError
+from promql.matchers import Matcher
+from promql.printer import format_matcher
 from promql.strings import go_quote
-
-_WANTS_SCALAR_PARAM = frozenset({"topk", "bottomk", "quantile", "limitk", "limit_ratio"})
-
 
 def check(expr: Expr, text: str) -> Expr:
     """Validate `expr` (parsed from `text`) and return its normalised form."""
@@ -75,7 +74,7 @@ class _Checker:
 
     def vector_selector(self, vs: VectorSelector, bypass_empty_check: bool = False) -> VectorSelector:
         if vs.name is not None:
-            for m in vs.matchers[:-1]:
+            for m in _split_name_matcher(vs)[1]:
                 if m.name == "__name__":
                     raise self.fail(f"metric name must not be set twice: {go_quote(vs.name)} or "
                                     f"{go_quote(m.value)}", vs.pos[0])
@@ -88,8 +87,7 @@ class _Checker:
         param = node.param
         if param is not None:
             want = "string" if node.op == "count_values" else "scalar"
-            if node.op in _WANTS_SCALAR_PARAM or node.op == "count_values":
-                param = self.expect(param, want, "aggregation parameter")
+            param = self.expect(param, want, "aggregation parameter")
         return dataclasses.replace(node, expr=expr, param=param)
 
     def call(self, node: Call) -> Call:
@@ -178,11 +176,17 @@ class _Checker:
         return dataclasses.replace(node, lhs=lhs, rhs=rhs, matching=vm)
 
 
-def _canonical_matchers(vs: VectorSelector) -> tuple:  # type: ignore[type-arg]
+def _split_name_matcher(vs: VectorSelector) -> tuple[list[Matcher], list[Matcher]]:
+    """Separate the matcher implied by a name outside the braces from the braces' own."""
     rest = list(vs.matchers)
-    head = []
-    if vs.name is not None and rest and rest[-1].name == "__name__" and rest[-1].value == vs.name:
-        head = [rest.pop()]
-    from promql.printer import format_matcher
+    if vs.name is not None:
+        implied = Matcher("__name__", "=", vs.name)
+        for i in range(len(rest) - 1, -1, -1):
+            if rest[i] == implied:
+                return [rest.pop(i)], rest
+    return [], rest
 
+
+def _canonical_matchers(vs: VectorSelector) -> tuple[Matcher, ...]:
+    head, rest = _split_name_matcher(vs)
     return tuple(head + sorted(rest, key=format_matcher))

@@ -6,9 +6,12 @@ years and weeks only when they divide the value exactly (`90d`, not `12w6d`).
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import Mapping
+
 from promql.strings import go_quote
 
-_UNITS: dict[str, tuple[int, int]] = {  # unit -> (order, milliseconds)
+_UNITS: Mapping[str, tuple[int, int]] = MappingProxyType({  # unit -> (order, milliseconds)
     "y": (0, 365 * 24 * 3600 * 1000),
     "w": (1, 7 * 24 * 3600 * 1000),
     "d": (2, 24 * 3600 * 1000),
@@ -16,7 +19,7 @@ _UNITS: dict[str, tuple[int, int]] = {  # unit -> (order, milliseconds)
     "m": (4, 60 * 1000),
     "s": (5, 1000),
     "ms": (6, 1),
-}
+})
 _MAX_NS = 2**63 - 1
 
 

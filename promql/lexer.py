@@ -10,14 +10,15 @@ reported before a lexical error later in it, as in Prometheus.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+from types import MappingProxyType
+from typing import Callable, Iterator, Mapping, Optional
 
 from lark import Token
 
 from promql.errors import PositionedError
 from promql.strings import go_quote, go_quote_rune, go_unicode_repr
 
-KEYWORDS: dict[str, str] = {
+KEYWORDS: Mapping[str, str] = MappingProxyType({
     "and": "LAND", "or": "LOR", "unless": "LUNLESS", "atan2": "ATAN2",
     "sum": "SUM", "avg": "AVG", "count": "COUNT", "min": "MIN", "max": "MAX",
     "group": "GROUP", "stddev": "STDDEV", "stdvar": "STDVAR", "topk": "TOPK",
@@ -30,11 +31,11 @@ KEYWORDS: dict[str, str] = {
     "start": "START", "end": "END", "step": "STEP", "range": "RANGE",
     "max_of": "MAX_OF", "min_of": "MIN_OF",
     "inf": "NUMBER", "nan": "NUMBER",
-}
+})
 _FILL_KEYWORDS = frozenset({"FILL", "FILL_LEFT", "FILL_RIGHT"})
-_DURATION_KEYWORDS = {"step": "STEP", "range": "RANGE", "max_of": "MAX_OF", "min_of": "MIN_OF"}
-_SINGLE = {",": "COMMA", "*": "MUL", "/": "DIV", "%": "MOD", "+": "ADD", "-": "SUB", "^": "POW", "@": "AT"}
-_DURATION_OPS = {"+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "^": "POW", ",": "COMMA"}
+_DURATION_KEYWORDS = MappingProxyType({"step": "STEP", "range": "RANGE", "max_of": "MAX_OF", "min_of": "MIN_OF"})
+_SINGLE = MappingProxyType({",": "COMMA", "*": "MUL", "/": "DIV", "%": "MOD", "+": "ADD", "-": "SUB", "^": "POW", "@": "AT"})
+_DURATION_OPS = MappingProxyType({"+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "^": "POW", ",": "COMMA"})
 _DIGITS = "0123456789"
 _HEX_DIGITS = "0123456789abcdefABCDEF"
 

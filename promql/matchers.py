@@ -8,6 +8,7 @@ absent label (null) matches like the empty string, as in Prometheus.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 MatchOp = Literal["=", "!=", "=~", "!~"]
 
 # RE2 error texts as Go's regexp/syntax words them.
-_RE2_TO_GO = {
+_RE2_TO_GO = MappingProxyType({
     "missing )": "missing closing )",
     "missing ]": "missing closing ]",
     "unexpected )": "unexpected )",
@@ -30,7 +31,7 @@ _RE2_TO_GO = {
     "invalid character class": "invalid character class",
     "invalid escape sequence": "invalid escape sequence",
     "invalid UTF-8": "invalid UTF-8",
-}
+})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import urllib.parse
 from typing import Any
 
 import orjson
@@ -76,9 +77,9 @@ async def params(request: Request) -> dict[str, list[str]]:
         out.setdefault(k, []).append(v)
     if request.method == "POST" and request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):
-        form = await request.form()
-        for k, v in form.multi_items():
-            out.setdefault(k, []).append(str(v))
+        body = (await request.body()).decode("utf-8", "replace")
+        for k, v in urllib.parse.parse_qsl(body, keep_blank_values=True):
+            out.setdefault(k, []).append(v)
     return out
 
 
