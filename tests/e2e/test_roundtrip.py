@@ -82,6 +82,10 @@ def test_parquet_layout_properties(mytsdb):
     assert "BYTE_STREAM_SPLIT" in encodings["value"]
     assert all(rg.column(i).compression == "ZSTD" for i in range(rg.num_columns))
     assert rg.column(names.index("timestamp")).has_offset_index
+    # Bloom filters on the metric name: present values pass, absent ones are excluded.
+    probe = "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, 'metric', ?)"
+    assert duckdb.execute(probe, [str(files[0]), "up"]).fetchall() == [(False,)]
+    assert duckdb.execute(probe, [str(files[0]), "no_such_metric"]).fetchall() == [(True,)]
     # Rows really are in the recorded order.
     t = pq.read_table(files[0], columns=sorting).to_pandas()
     assert t.equals(t.sort_values(sorting, kind="stable", na_position="last").reset_index(drop=True))
