@@ -82,6 +82,36 @@ class IngesterConfig:
 
 
 @dataclass(frozen=True)
+class QuerierConfig:
+    """Query execution bounds, with Mimir's names and defaults."""
+
+    timeout: int = _opt(
+        120_000,
+        "Longest a PromQL query may run; a request's `timeout` parameter can only shorten it. Over it: 503 `timeout`.",
+        "duration",
+    )
+    max_samples: int = _opt(
+        50_000_000,
+        "Most samples one query may hold in memory at once; over it: 422 `execution`.",
+    )
+
+
+@dataclass(frozen=True)
+class PromQLConfig:
+    compat: str = _opt(
+        "v3",
+        "PromQL semantics: `v3` follows Prometheus 3 (left-open range windows), `v2` Prometheus 2.",
+        "choice",
+        ("v3", "v2"),
+    )
+    lookback_delta: int = _opt(
+        300_000,
+        "How far back an instant selector looks for a sample; a request's `lookback_delta` parameter overrides it.",
+        "duration",
+    )
+
+
+@dataclass(frozen=True)
 class EmptySection:
     """A section that later features fill; it accepts no keys yet."""
 
@@ -102,6 +132,16 @@ class Limits:
         "at most 1h behind the newest sample). `100y` accepts any history (backfill).",
         "duration",
     )
+    max_fetched_series_per_query: int = _opt(
+        0,
+        "Most series one query may fetch from storage; over it the query fails with 422. 0: unlimited.",
+    )
+    max_total_query_length: int = _opt(
+        0,
+        "Longest time range (`end - start`) of a range query; longer ones fail with 400 before any data is read. "
+        "0: unlimited.",
+        "duration",
+    )
 
 
 @dataclass(frozen=True)
@@ -112,10 +152,10 @@ class Config:
     storage: StorageConfig = _section(StorageConfig, "Object storage.")
     distributor: DistributorConfig = _section(DistributorConfig, "Write-path request handling.")
     ingester: IngesterConfig = _section(IngesterConfig, "WAL, head and flush.")
-    querier: EmptySection = _section(EmptySection, "Query path (filled by later features).")
+    querier: QuerierConfig = _section(QuerierConfig, "PromQL query execution.")
     compactor: EmptySection = _section(EmptySection, "Compaction (filled by later features).")
     ring: EmptySection = _section(EmptySection, "Hash ring (filled by later features).")
-    promql: EmptySection = _section(EmptySection, "PromQL engine (filled by later features).")
+    promql: PromQLConfig = _section(PromQLConfig, "PromQL semantics.")
     limits: Limits = _section(Limits, "Default per-tenant limits.")
     overrides: dict[str, dict[str, Any]] = _opt({}, "Per-tenant limits: `{<tenant>: {<limit>: value}}`.", "overrides")
 
@@ -261,6 +301,15 @@ def _check(obj: Any, path: str) -> None:
                      "max_label_name_length", "max_label_value_length"):
             if getattr(obj, name) <= 0:
                 raise bad(name, "must be positive")
+        if obj.max_fetched_series_per_query < 0:
+            raise bad("max_fetched_series_per_query", "must not be negative (0: unlimited)")
+    elif isinstance(obj, QuerierConfig):
+        for name in ("timeout", "max_samples"):
+            if getattr(obj, name) <= 0:
+                raise bad(name, "must be positive")
+    elif isinstance(obj, PromQLConfig):
+        if obj.lookback_delta <= 0:
+            raise bad("lookback_delta", "must be positive")
     elif isinstance(obj, IngesterConfig):
         for name in ("max_head_samples", "row_group_rows", "max_promoted_labels", "flush_interval", "wal_segment_size"):
             if getattr(obj, name) <= 0:

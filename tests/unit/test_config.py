@@ -47,11 +47,36 @@ def test_durations_sizes_and_overrides():
     ({"overrides": {"bad/tenant": {"ingestion_rate": 1}}}, "invalid tenant 'bad/tenant'"),
     ({"overrides": {"t": {"max_series": 1}}}, "unknown key 'overrides.t.max_series'"),
     ({"multitenancy_enabled": "yes"}, "invalid value for 'multitenancy_enabled'"),
+    ({"promql": {"compat": "v1"}}, "invalid value for 'promql.compat'"),
+    ({"promql": {"lookback_delta": "0s"}}, "invalid value for 'promql.lookback_delta'"),
+    ({"querier": {"timeout": "0s"}}, "invalid value for 'querier.timeout'"),
+    ({"querier": {"max_samples": 0}}, "invalid value for 'querier.max_samples'"),
+    ({"querier": {"query_ingesters_within": "13h"}}, "unknown key 'querier.query_ingesters_within'"),
+    ({"limits": {"max_fetched_series_per_query": -1}}, "invalid value for 'limits.max_fetched_series_per_query'"),
+    ({"limits": {"max_total_query_length": "a week"}}, "invalid value for 'limits.max_total_query_length'"),
 ])
 def test_bad_config_names_the_key(raw, fragment):
     with pytest.raises(ConfigError) as e:
         config_from_dict(raw)
     assert fragment in str(e.value)
+
+
+def test_query_keys():
+    cfg = config_from_dict({})
+    assert cfg.querier.timeout == 120_000 and cfg.querier.max_samples == 50_000_000
+    assert cfg.promql.compat == "v3" and cfg.promql.lookback_delta == 300_000
+    assert cfg.limits.max_fetched_series_per_query == 0 and cfg.limits.max_total_query_length == 0
+    cfg = config_from_dict({
+        "querier": {"timeout": "30s", "max_samples": 1000},
+        "promql": {"compat": "v2", "lookback_delta": "1m"},
+        "limits": {"max_total_query_length": "32d"},
+        "overrides": {"big": {"max_fetched_series_per_query": 10, "max_total_query_length": "1y"}},
+    })
+    assert cfg.querier.timeout == 30_000 and cfg.querier.max_samples == 1000
+    assert cfg.promql.compat == "v2" and cfg.promql.lookback_delta == 60_000
+    assert cfg.limits.max_total_query_length == 32 * 86_400_000
+    big = cfg.limits_for(Tenant("big"))
+    assert big.max_fetched_series_per_query == 10 and big.max_total_query_length == 365 * 86_400_000
 
 
 def test_flags_override_the_file(tmp_path):

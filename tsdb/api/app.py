@@ -12,7 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from tsdb.api.common import tenant_error_response
 from tsdb.api.push import make_push_handler
+from tsdb.api.query import make_query_handlers
 from tsdb.api.series import make_series_handlers
+from tsdb.api.status import make_status_handlers
 from tsdb.services import Services
 from tsdb.tenancy import Tenant, TenantError
 
@@ -39,12 +41,20 @@ def create_app(services: Services, manage_lifecycle: bool = True) -> FastAPI:
 
     push = make_push_handler(services.distributor, services.metrics, mt)
     series, labels, label_values = make_series_handlers(services.reader, mt)
+    query, query_range, format_query, query_exemplars = make_query_handlers(services)
+    buildinfo, metadata = make_status_handlers(services)
     for prefix in ("", "/prometheus"):
         app.add_api_route(f"{prefix}/api/v1/push", push, methods=["POST"])
         app.add_api_route(f"{prefix}/api/v1/write", push, methods=["POST"])
         app.add_api_route(f"{prefix}/api/v1/series", series, methods=["GET", "POST"])
         app.add_api_route(f"{prefix}/api/v1/labels", labels, methods=["GET", "POST"])
         app.add_api_route(prefix + "/api/v1/label/{name}/values", label_values, methods=["GET"])
+        app.add_api_route(f"{prefix}/api/v1/query", query, methods=["GET", "POST"])
+        app.add_api_route(f"{prefix}/api/v1/query_range", query_range, methods=["GET", "POST"])
+        app.add_api_route(f"{prefix}/api/v1/format_query", format_query, methods=["GET", "POST"])
+        app.add_api_route(f"{prefix}/api/v1/query_exemplars", query_exemplars, methods=["GET", "POST"])
+        app.add_api_route(f"{prefix}/api/v1/metadata", metadata, methods=["GET"])
+        app.add_api_route(f"{prefix}/api/v1/status/buildinfo", buildinfo, methods=["GET"])
 
     @app.get("/ready")
     async def ready() -> Response:
