@@ -4,7 +4,13 @@ Version N+1 is written as a new immutable object with a create-only put; on a co
 (another writer took N+1) the writer re-reads and retries. We never overwrite a version
 and never rely on If-Match compare-and-swap, which lost updates under contention on
 the S3 servers we test against (DESIGN §3). Each version is a full snapshot, so readers
-need only the newest; versions older than `keep_versions` are deleted.
+need only the newest.
+
+Old versions are deleted only when they are both `keep_versions` behind the newest and
+older than `min_age_s`. The age matters: a writer that loaded version N and stalled
+would otherwise succeed in creating N+1 after cleanup removed it, and its commit would
+be silently lost. As in Delta Lake's log retention, a writer would have to stall longer
+than `min_age_s` between reading and committing for that to happen.
 """
 from __future__ import annotations
 
@@ -73,6 +79,7 @@ class ManifestStore:
 
     bucket: Bucket
     keep_versions: int = 10
+    min_age_s: float = 600.0
     max_attempts: int = 50
     _sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
@@ -110,7 +117,10 @@ class ManifestStore:
 
     def _cleanup(self, tenant: Tenant, newest: int) -> None:
         old = newest - self.keep_versions
-        if old >= 1 and newest % self.keep_versions == 0:
-            stale = [o.path for o in self.bucket.list(manifest_prefix(tenant))
-                     if o.path.endswith(".json") and int(o.path.rsplit("/", 1)[1].split(".")[0]) <= old]
-            self.bucket.delete_many(stale)
+        if old < 1 or newest % self.keep_versions != 0:
+            return
+        cutoff = time.time() - self.min_age_s
+        stale = [o.path for o in self.bucket.list(manifest_prefix(tenant))
+                 if o.path.endswith(".json") and int(o.path.rsplit("/", 1)[1].split(".")[0]) <= old
+                 and o.last_modified.timestamp() < cutoff]
+        self.bucket.delete_many(stale)
