@@ -1,0 +1,47 @@
+"""The contract between the PromQL engine and storage.
+
+The engine asks a `SampleSource` for the raw samples of the series a selector matches,
+in a time window; storage answers with a `SeriesSet`: columns, sorted by series then
+timestamp, already deduplicated (DESIGN §3's duplicate rule). Everything above this
+line is storage-agnostic, so the engine is tested against an in-memory source and
+served from the head plus the bucket in production.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from promql.matchers import Matcher
+
+
+@dataclass(frozen=True)
+class SeriesSet:
+    """Raw samples of `n` series.
+
+    Series `i` has labels `labels[i]` (a dict including `__name__`) and samples
+    `timestamps[offsets[i]:offsets[i+1]]` / `values[...]`, strictly increasing in time.
+    Values are bit-exact: stale markers (NaN with bits 0x7ff0000000000002) included.
+    Series are in no particular order.
+    """
+
+    labels: list[dict[str, str]]
+    offsets: np.ndarray     # int64[n + 1]
+    timestamps: np.ndarray  # int64 ms
+    values: np.ndarray      # float64
+
+    @property
+    def n_series(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def empty(cls) -> "SeriesSet":
+        return cls([], np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+
+class SampleSource(Protocol):
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
+        """Series matching all `matchers` with their samples in [start_ms, end_ms] (both ends
+        inclusive; the engine narrows further)."""
+        ...
