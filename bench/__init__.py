@@ -1,0 +1,1 @@
+"""MyTSDB benchmarks against a real Prometheus: ingest, size on disk, head memory (`python -m bench.run`)."""

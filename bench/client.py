@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class LoadResult:
     errors: int
     statuses: dict[int, int] = field(default_factory=dict)
     first_error: str = ""
+    client_cpu_seconds: float = 0.0
 
     @property
     def samples_per_second(self) -> float:
@@ -74,7 +76,8 @@ def _worker(wid: int, host: str, port: int, path: str, bodies: list[bytes], cfg:
         done[k] = 1
         ended[wid] = time.monotonic()
     conn.close()
-    results.put((statuses, first_error))
+    t = os.times()
+    results.put((statuses, first_error, t.user + t.system))
 
 
 def send_all(url_host: str, port: int, path: str, bodies: list[bytes], cfg: LoadConfig,
@@ -109,10 +112,11 @@ def send_all(url_host: str, port: int, path: str, bodies: list[bytes], cfg: Load
     seconds = max(ended) - start
     statuses: dict[int, int] = {}
     first_error = ""
-    for st, err in collected:
+    for st, err, _ in collected:
         for code, c in st.items():
             statuses[code] = statuses.get(code, 0) + c
         first_error = first_error or err
     errors = sum(c for code, c in statuses.items() if code not in (200, 204))
     ok = len(bodies) - errors
-    return LoadResult(len(bodies), ok * cfg.samples_per_request, seconds, errors, statuses, first_error)
+    return LoadResult(len(bodies), ok * cfg.samples_per_request, seconds, errors, statuses, first_error,
+                      sum(cpu for _, _, cpu in collected))

@@ -29,58 +29,60 @@ _CPU = ("0", "1")
 _MODE = ("idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user")
 _SENSOR = ("temp1", "temp2", "temp3", "temp4", "temp5", "temp6")
 
-# (metric name, kind, {extra label: values}, typical magnitude): 100 series per instance.
-FAMILIES: tuple[tuple[str, int, dict[str, tuple[str, ...]], float], ...] = (
-    ("node_cpu_seconds_total", COUNTER, {"mode": _MODE}, 1e6),
-    ("node_network_receive_bytes_total", COUNTER, {"device": _NET}, 1e11),
-    ("node_network_transmit_bytes_total", COUNTER, {"device": _NET}, 1e11),
-    ("node_network_receive_packets_total", COUNTER, {"device": _NET}, 1e8),
-    ("node_network_transmit_packets_total", COUNTER, {"device": _NET}, 1e8),
-    ("node_network_receive_errs_total", COUNTER, {"device": _NET}, 1e2),
-    ("node_disk_read_bytes_total", COUNTER, {"device": _DISK}, 1e11),
-    ("node_disk_written_bytes_total", COUNTER, {"device": _DISK}, 1e11),
-    ("node_disk_reads_completed_total", COUNTER, {"device": _DISK}, 1e7),
-    ("node_disk_writes_completed_total", COUNTER, {"device": _DISK}, 1e7),
-    ("node_disk_io_time_seconds_total", COUNTER, {"device": _DISK}, 1e5),
-    ("node_context_switches_total", COUNTER, {}, 1e9),
-    ("node_intr_total", COUNTER, {}, 1e9),
-    ("node_forks_total", COUNTER, {}, 1e6),
-    ("node_vmstat_pgfault", COUNTER, {}, 1e9),
-    ("node_vmstat_pgmajfault", COUNTER, {}, 1e4),
-    ("node_netstat_Tcp_ActiveOpens", COUNTER, {}, 1e6),
-    ("node_netstat_Tcp_PassiveOpens", COUNTER, {}, 1e6),
-    ("process_cpu_seconds_total", COUNTER, {}, 1e4),
-    ("node_schedstat_running_seconds_total", COUNTER, {"cpu": _CPU}, 1e6),
-    ("node_load1", GAUGE, {}, 1.0),
-    ("node_load5", GAUGE, {}, 1.0),
-    ("node_load15", GAUGE, {}, 1.0),
-    ("node_memory_MemAvailable_bytes", GAUGE, {}, 8e9),
-    ("node_memory_MemFree_bytes", GAUGE, {}, 2e9),
-    ("node_memory_Cached_bytes", GAUGE, {}, 4e9),
-    ("node_memory_Buffers_bytes", GAUGE, {}, 3e8),
-    ("node_filesystem_avail_bytes", GAUGE, {"mountpoint": _MOUNT}, 5e10),
-    ("node_filesystem_free_bytes", GAUGE, {"mountpoint": _MOUNT}, 6e10),
-    ("node_filesystem_files_free", GAUGE, {"mountpoint": _MOUNT}, 3e6),
-    ("node_procs_running", GAUGE, {}, 3.0),
-    ("node_procs_blocked", GAUGE, {}, 1.0),
-    ("node_sockstat_TCP_inuse", GAUGE, {}, 50.0),
-    ("node_sockstat_sockets_used", GAUGE, {}, 300.0),
-    ("node_hwmon_temp_celsius", GAUGE, {"sensor": _SENSOR}, 50.0),
-    ("node_cpu_scaling_frequency_hertz", GAUGE, {"cpu": _CPU}, 2.5e9),
-    ("node_entropy_available_bits", GAUGE, {}, 3000.0),
-    ("node_nf_conntrack_entries", GAUGE, {}, 200.0),
-    ("process_resident_memory_bytes", GAUGE, {}, 2e7),
-    ("go_goroutines", GAUGE, {}, 10.0),
-    ("node_timex_offset_seconds", GAUGE, {}, 1e-4),
-    ("node_disk_io_now", GAUGE, {"device": _DISK}, 2.0),
-    ("node_memory_MemTotal_bytes", CONSTANT, {}, 1.6e10),
-    ("node_filesystem_size_bytes", CONSTANT, {"mountpoint": _MOUNT}, 1e11),
-    ("node_filesystem_files", CONSTANT, {"mountpoint": _MOUNT}, 6e6),
-    ("node_cpu_frequency_max_hertz", CONSTANT, {"cpu": _CPU}, 3e9),
-    ("node_network_mtu_bytes", CONSTANT, {"device": _NET}, 1500.0),
-    ("node_network_speed_bytes", CONSTANT, {"device": _NET}, 1.25e8),
-    ("node_boot_time_seconds", CONSTANT, {}, 1.7e9),
-    ("up", CONSTANT, {}, 1.0),
+# (metric name, kind, {extra label: values}, typical magnitude, gauge resolution): 100
+# series per instance. Gauges are quantised as node_exporter reports them (bytes in pages,
+# counts as integers, load to 0.01, temperatures in millidegrees); 0 = full precision.
+FAMILIES: tuple[tuple[str, int, dict[str, tuple[str, ...]], float, float], ...] = (
+    ("node_cpu_seconds_total", COUNTER, {"mode": _MODE}, 1e6, 1),
+    ("node_network_receive_bytes_total", COUNTER, {"device": _NET}, 1e11, 1),
+    ("node_network_transmit_bytes_total", COUNTER, {"device": _NET}, 1e11, 1),
+    ("node_network_receive_packets_total", COUNTER, {"device": _NET}, 1e8, 1),
+    ("node_network_transmit_packets_total", COUNTER, {"device": _NET}, 1e8, 1),
+    ("node_network_receive_errs_total", COUNTER, {"device": _NET}, 1e2, 1),
+    ("node_disk_read_bytes_total", COUNTER, {"device": _DISK}, 1e11, 1),
+    ("node_disk_written_bytes_total", COUNTER, {"device": _DISK}, 1e11, 1),
+    ("node_disk_reads_completed_total", COUNTER, {"device": _DISK}, 1e7, 1),
+    ("node_disk_writes_completed_total", COUNTER, {"device": _DISK}, 1e7, 1),
+    ("node_disk_io_time_seconds_total", COUNTER, {"device": _DISK}, 1e5, 1),
+    ("node_context_switches_total", COUNTER, {}, 1e9, 1),
+    ("node_intr_total", COUNTER, {}, 1e9, 1),
+    ("node_forks_total", COUNTER, {}, 1e6, 1),
+    ("node_vmstat_pgfault", COUNTER, {}, 1e9, 1),
+    ("node_vmstat_pgmajfault", COUNTER, {}, 1e4, 1),
+    ("node_netstat_Tcp_ActiveOpens", COUNTER, {}, 1e6, 1),
+    ("node_netstat_Tcp_PassiveOpens", COUNTER, {}, 1e6, 1),
+    ("process_cpu_seconds_total", COUNTER, {}, 1e4, 1),
+    ("node_schedstat_running_seconds_total", COUNTER, {"cpu": _CPU}, 1e6, 1),
+    ("node_load1", GAUGE, {}, 1.0, 0.01),
+    ("node_load5", GAUGE, {}, 1.0, 0.01),
+    ("node_load15", GAUGE, {}, 1.0, 0.01),
+    ("node_memory_MemAvailable_bytes", GAUGE, {}, 8e9, 4096),
+    ("node_memory_MemFree_bytes", GAUGE, {}, 2e9, 4096),
+    ("node_memory_Cached_bytes", GAUGE, {}, 4e9, 4096),
+    ("node_memory_Buffers_bytes", GAUGE, {}, 3e8, 4096),
+    ("node_filesystem_avail_bytes", GAUGE, {"mountpoint": _MOUNT}, 5e10, 4096),
+    ("node_filesystem_free_bytes", GAUGE, {"mountpoint": _MOUNT}, 6e10, 4096),
+    ("node_filesystem_files_free", GAUGE, {"mountpoint": _MOUNT}, 3e6, 1),
+    ("node_procs_running", GAUGE, {}, 3.0, 1),
+    ("node_procs_blocked", GAUGE, {}, 1.0, 1),
+    ("node_sockstat_TCP_inuse", GAUGE, {}, 50.0, 1),
+    ("node_sockstat_sockets_used", GAUGE, {}, 300.0, 1),
+    ("node_hwmon_temp_celsius", GAUGE, {"sensor": _SENSOR}, 50.0, 0.001),
+    ("node_cpu_scaling_frequency_hertz", GAUGE, {"cpu": _CPU}, 2.5e9, 1000),
+    ("node_entropy_available_bits", GAUGE, {}, 3000.0, 1),
+    ("node_nf_conntrack_entries", GAUGE, {}, 200.0, 1),
+    ("process_resident_memory_bytes", GAUGE, {}, 2e7, 4096),
+    ("go_goroutines", GAUGE, {}, 10.0, 1),
+    ("node_timex_offset_seconds", GAUGE, {}, 1e-4, 0),
+    ("node_disk_io_now", GAUGE, {"device": _DISK}, 2.0, 1),
+    ("node_memory_MemTotal_bytes", CONSTANT, {}, 1.6e10, 1),
+    ("node_filesystem_size_bytes", CONSTANT, {"mountpoint": _MOUNT}, 1e11, 1),
+    ("node_filesystem_files", CONSTANT, {"mountpoint": _MOUNT}, 6e6, 1),
+    ("node_cpu_frequency_max_hertz", CONSTANT, {"cpu": _CPU}, 3e9, 1),
+    ("node_network_mtu_bytes", CONSTANT, {"device": _NET}, 1500.0, 1),
+    ("node_network_speed_bytes", CONSTANT, {"device": _NET}, 1.25e8, 1),
+    ("node_boot_time_seconds", CONSTANT, {}, 1.7e9, 1),
+    ("up", CONSTANT, {}, 1.0, 1),
 )
 
 
@@ -128,8 +130,8 @@ class Feed:
 
 def series_labels(n_series: int) -> tuple[list[dict[str, str]], np.ndarray]:
     """Node-exporter-like label sets (sorted by name) and the kind of each series."""
-    per_instance = [(name, kind, dict(zip(extra, combo)), scale)
-                    for name, kind, extra, scale in FAMILIES
+    per_instance = [(name, kind, dict(zip(extra, combo)))
+                    for name, kind, extra, _, _ in FAMILIES
                     for combo in product(*extra.values())]
     labels, kinds = [], []
     instance = 0
@@ -137,24 +139,25 @@ def series_labels(n_series: int) -> tuple[list[dict[str, str]], np.ndarray]:
         host = f"10.{instance // 250}.{instance % 250}.{10 + instance % 7}:9100"
         common = {"instance": host, "job": "node", "env": ("prod", "staging")[instance % 5 == 0],
                   "region": ("eu-west-1", "us-east-1", "ap-south-1")[instance % 3]}
-        for name, kind, extra, _ in per_instance:
+        for name, kind, extra in per_instance:
             labels.append(dict(sorted({"__name__": name, **common, **extra}.items())))
             kinds.append(kind)
         instance += 1
     return labels[:n_series], np.array(kinds[:n_series], np.int8)
 
 
-def _scales(n_series: int) -> np.ndarray:
-    per_instance = [scale for _, _, extra, scale in FAMILIES for _ in product(*extra.values())]
-    return np.resize(np.array(per_instance), n_series)
+def _per_series(n_series: int, column: int) -> np.ndarray:
+    """Column `column` of FAMILIES (3: magnitude, 4: resolution), per series."""
+    per_instance = [fam[column] for fam in FAMILIES for _ in product(*fam[2].values())]
+    return np.resize(np.array(per_instance, np.float64), n_series)
 
 
 def series_values(cfg: FeedConfig, kinds: np.ndarray) -> np.ndarray:
     """(n_steps, n_series) values: integer counters with rare resets, random-walk float
-    gauges, constants."""
+    gauges (at their family's resolution), constants."""
     rng = np.random.default_rng(cfg.seed)
     steps, n = cfg.n_steps, cfg.n_series
-    scale = _scales(n)
+    scale = _per_series(n, 3)
     out = np.empty((steps, n), np.float64)
 
     c = kinds == COUNTER
@@ -169,7 +172,9 @@ def series_values(cfg: FeedConfig, kinds: np.ndarray) -> np.ndarray:
 
     g = kinds == GAUGE
     walk = np.cumsum(rng.normal(0.0, 0.002, (steps, g.sum())), axis=0)
-    out[:, g] = scale[g] * (1 + rng.random(g.sum())) * (1 + walk)
+    gauge = scale[g] * (1 + rng.random(g.sum())) * (1 + walk)
+    res = _per_series(n, 4)[g]
+    out[:, g] = np.where(res > 0, np.round(gauge / np.where(res > 0, res, 1)) * res, gauge)
 
     k = kinds == CONSTANT
     out[:, k] = np.round(scale[k] * (0.5 + rng.random(k.sum())))[None, :]

@@ -79,7 +79,6 @@ def run(feed: Feed, cfg: SizeConfig) -> dict:
                 raise RuntimeError(f"{kind} accepted {pushed['accepted_samples']:,} of {n:,} samples")
             print(f"[size] {kind}: writing to disk", flush=True)
             out[kind] = measure(target)
-            target.stop()
         if out[kind]["rows"] != n:
             raise RuntimeError(f"{kind} stored {out[kind]['rows']:,} of {n:,} samples")
     m, p = out["mytsdb"], out["prometheus"]

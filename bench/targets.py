@@ -31,6 +31,27 @@ HOST = "127.0.0.1"
 MYTSDB_LIMITS = {"ingestion_rate": 1e9, "ingestion_burst_size": 1_000_000_000}
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent busy (or stolen by the hypervisor) since boot, from /proc/stat;
+    minus what the bench's own processes used, it shows how much other work disturbed a run."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user, nice, system, steal; irq/softirq left out: loopback traffic of the bench itself lands there.
+    return (ticks[0] + ticks[1] + ticks[2] + ticks[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(threshold_cores: float = 0.3, max_wait_s: float = 20.0) -> float:
+    """Between runs the bench itself is idle, so busy CPUs mean other work. Wait (a bounded
+    time) for it to stop; returns the cores still busy when we go ahead."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        b0, t0 = machine_busy_seconds(), time.monotonic()
+        time.sleep(1.0)
+        busy = (machine_busy_seconds() - b0) / (time.monotonic() - t0)
+        if busy <= threshold_cores or time.monotonic() >= deadline:
+            return busy
+        print(f"  waiting for other processes to finish ({busy:.2f} CPUs busy)", flush=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -95,6 +116,11 @@ class Target:
             if key in ("VmRSS", "VmHWM"):
                 fields[key] = int(value.split()[0]) * 1024
         return MemInfo(fields["VmRSS"], fields["VmHWM"])
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process (all threads) so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def metric(self, name: str) -> float:
         """Sum of every series of a metric on the target's /metrics."""
@@ -170,7 +196,9 @@ def prometheus(workdir: Path) -> Target:
 
 @contextlib.contextmanager
 def running(kind: str, **kwargs) -> Iterator[Target]:
-    """Start `kind` ("mytsdb" or "prometheus") in a fresh temp dir; always clean up."""
+    """Start `kind` ("mytsdb" or "prometheus") in a fresh temp dir; always clean up. The
+    server is killed at the end: the dir is thrown away, so a shutdown flush would only
+    cost time."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=os.environ.get("MYTSDB_BENCH_TMP")))
     target: Target | None = None
     try:

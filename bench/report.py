@@ -1,0 +1,129 @@
+"""The machine description and the markdown table that goes into the README."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _fs_type(path: str) -> str:
+    """Filesystem type of `path` (tmpfs makes fsync free, which would flatter MyTSDB's WAL)."""
+    best, kind = "", "unknown"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 2 and path.startswith(parts[1]) and len(parts[1]) > len(best):
+            best, kind = parts[1], parts[2]
+    return kind
+
+
+def machine(prometheus_version: str) -> dict:
+    tmp = os.environ.get("MYTSDB_BENCH_TMP") or tempfile.gettempdir()
+    mem_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal"))
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": _cpu_model(),
+        "memory_gb": round(mem_kb / 1e6, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "prometheus": prometheus_version,
+        "mytsdb_commit": commit + ("-dirty" if dirty else ""),
+        "tmp_dir": tmp,
+        "tmp_fs": _fs_type(tmp),
+    }
+
+
+def _version(line: str) -> str:
+    """`prometheus, version 2.42.0+ds (branch: ...)` -> `2.42.0+ds`."""
+    words = line.replace(",", "").split()
+    return words[words.index("version") + 1] if "version" in words[:-1] else line
+
+
+def _spread(x: dict) -> str:
+    return f"{x['samples_per_second']:,} ({min(x['rounds']) / 1e3:.0f}k–{max(x['rounds']) / 1e3:.0f}k)"
+
+
+def _goal(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['nproc']} CPUs ({m['cpu']}), Prometheus {_version(m['prometheus'])}, "
+        f"MyTSDB {m['mytsdb_commit']}, "
+        f"Python {m['python']}; data dirs on {m['tmp_fs']}. `make bench` (`python -m bench.run`).",
+        "",
+        "| benchmark | MyTSDB | Prometheus | MyTSDB / Prometheus | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    notes = []
+    if "ingest" in results:
+        r = results["ingest"]
+        c = r["config"]
+        lines.append(
+            f"| ingest, samples/s (remote write, {c['samples_per_request']:,} series × 1 sample per request, "
+            f"{c['concurrency']} connections, {c['samples'] / 1e6:g}M samples, median of {c['rounds']}; min–max) "
+            f"| {_spread(r['mytsdb'])} | {_spread(r['prometheus'])} "
+            f"| {r['ratio']:.2f} | ≥ 1.0: {_goal(r['ratio'] >= 1.0)} |")
+        lines.append(
+            f"| ingest efficiency, samples per server CPU-second (same runs, median) "
+            f"| {r['mytsdb']['samples_per_cpu_second']:,} | {r['prometheus']['samples_per_cpu_second']:,} "
+            f"| {r['cpu_ratio']:.2f} | — |")
+        notes.append("Ingest: every request is precomputed; the clients are separate processes with persistent "
+                     "connections; MyTSDB acknowledges a push after its WAL fsync (`wal_fsync: always`). "
+                     f"CPU-seconds are the server process's user + system time; the servers kept "
+                     f"{r['mytsdb']['server_cores']:.1f} (MyTSDB) and {r['prometheus']['server_cores']:.1f} "
+                     f"(Prometheus) cores busy.")
+        if r.get("max_other_cpu_cores", 0) > 0.25:
+            notes.append(f"**Other processes shared the CPUs** during ingest runs (up to "
+                         f"{r['max_other_cpu_cores']:.2f} cores busy outside the bench): samples/s is noisy; "
+                         "samples per CPU-second much less so.")
+    if "size" in results:
+        r = results["size"]
+        c = r["config"]
+        lines.append(
+            f"| disk, bytes/sample (2 h at {c['step_ms'] // 1000} s, {c['series']:,} series, "
+            f"{c['samples'] / 1e6:g}M samples; with series sidecars) "
+            f"| {r['mytsdb']['bytes_per_sample']:.3f} ({r['mytsdb']['bytes_per_sample_with_sidecars']:.3f}) "
+            f"| {r['prometheus']['bytes_per_sample']:.3f} | {r['ratio']:.2f} ({r['ratio_with_sidecars']:.2f}) "
+            f"| ≤ 0.8: {_goal(r['ratio'] <= 0.8)} |")
+        notes.append("Disk: MyTSDB's L0 Parquet data files after `POST /ingester/flush?wait=true` (sidecars: "
+                     "`series/` files); Prometheus' head written as a block by the snapshot API, chunks + index. "
+                     "Node-exporter-like data: 50 metric names, 100 instances, counters, gauges, constants.")
+    if "memory" in results:
+        r = results["memory"]
+        c = r["config"]
+        def mem(x: dict, marginal: bool) -> str:
+            extra = f"marginal {x['marginal_mb_per_million']:.1f}, " if marginal else ""
+            return f"{x['mb_per_million']:.1f} ({extra}peak {x['peak_mb_per_million']:.1f})"
+        lines.append(
+            f"| head memory, MB RSS per million samples ({c['samples'] / 1e6:g}M samples, no flush) "
+            f"| {mem(r['mytsdb'], True)} | {mem(r['prometheus'], False)} | {r['ratio']:.2f} | — |")
+        notes.append("Memory: (VmRSS after − VmRSS before) / samples pushed into a fresh server; marginal: the "
+                     "second half of the push only (every series exists; not shown for Prometheus, whose RSS "
+                     "follows Go's GC); peak: VmHWM instead of VmRSS.")
+    for section, err in results.get("errors", {}).items():
+        lines.append(f"| {section} | failed: {err} | | | |")
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"

@@ -1,0 +1,94 @@
+"""Entry point: `python -m bench.run [--quick] [--only ingest|size|memory]`.
+
+Runs the benchmarks against a real Prometheus on the same machine and data, prints the
+summary, and writes `bench/results/latest.json` and `latest.md` (the README table).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import ingest, memory, report, size
+from bench.feed import FeedConfig, build_feed, check_body
+from bench.targets import ensure_prometheus
+
+SECTIONS = ("ingest", "size", "memory")
+SIZE_STEPS = 480  # 2 h at 15 s: one Prometheus block's worth
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    samples: int = 4_000_000
+    concurrency: int = 4
+    rounds: int = 5
+    series: int = 10_000
+    series_per_request: int = 2_000
+    sections: tuple[str, ...] = SECTIONS
+    out: Path = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1M samples for ingest and memory (size stays 2 h)")
+    p.add_argument("--only", action="append", choices=SECTIONS, help="run only this benchmark (repeatable)")
+    p.add_argument("--samples", type=int, help="samples per ingest/memory run (default 4M, --quick 1M)")
+    p.add_argument("--concurrency", type=int, default=BenchConfig.concurrency,
+                   help="client connections, the same for both targets")
+    p.add_argument("--rounds", type=int, default=BenchConfig.rounds, help="ingest rounds per target (median reported)")
+    p.add_argument("--out", type=Path, default=BenchConfig.out)
+    a = p.parse_args(argv)
+    samples = a.samples or (1_000_000 if a.quick else 4_000_000)
+    return BenchConfig(samples=samples, concurrency=a.concurrency, rounds=a.rounds,
+                       sections=tuple(a.only) if a.only else SECTIONS, out=a.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    t0 = time.monotonic()
+    print(f"MyTSDB bench: {', '.join(cfg.sections)}; {cfg.samples:,} samples, {cfg.concurrency} connections",
+          flush=True)
+    results: dict = {"machine": report.machine(ensure_prometheus())}
+    print(f"  {results['machine']['prometheus']}; {results['machine']['nproc']} CPUs, {results['machine']['cpu']}",
+          flush=True)
+    steps = max(cfg.samples // cfg.series, 1)
+    live = None
+    if {"ingest", "memory"} & set(cfg.sections):
+        print(f"[feed] {cfg.series:,} series x {steps} steps", flush=True)
+        live = build_feed(FeedConfig(cfg.series, steps, series_per_request=cfg.series_per_request))
+        check_body(live, 0)
+        check_body(live, len(live.bodies) - 1)
+    errors: dict[str, str] = {}
+    for section in cfg.sections:
+        try:
+            if section == "ingest":
+                results["ingest"] = ingest.run(live, ingest.IngestConfig(cfg.concurrency, cfg.rounds))
+            elif section == "memory":
+                results["memory"] = memory.run(live, memory.MemoryConfig(cfg.concurrency))
+            elif section == "size":
+                print(f"[feed] {cfg.series:,} series x {SIZE_STEPS} steps (2 h)", flush=True)
+                feed = build_feed(FeedConfig(cfg.series, SIZE_STEPS, series_per_request=cfg.series_per_request))
+                check_body(feed, 0)
+                results["size"] = size.run(feed, size.SizeConfig(cfg.concurrency))
+                del feed
+        except Exception as e:  # report the others anyway
+            traceback.print_exc()
+            errors[section] = f"{type(e).__name__}: {e}"[:300]
+    if errors:
+        results["errors"] = errors
+    results["seconds"] = round(time.monotonic() - t0, 1)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = report.markdown(results)
+    (cfg.out / "latest.md").write_text(md)
+    print("\n" + md)
+    print(f"wrote {cfg.out / 'latest.json'} and {cfg.out / 'latest.md'} ({results['seconds']:.0f}s)", flush=True)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
