@@ -132,7 +132,10 @@ class HeadBlock:
 
     def unknown(self, ids: np.ndarray) -> np.ndarray:
         """Mask of ids whose labels this block does not hold yet."""
-        return ~np.isin(ids, self.series_ids, assume_unique=False)
+        if len(self.series_ids) == 0:
+            return np.ones(len(ids), bool)
+        pos = np.minimum(np.searchsorted(self.series_ids, ids), len(self.series_ids) - 1)
+        return self.series_ids[pos] != ids
 
     def add_series(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:

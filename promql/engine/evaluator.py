@@ -107,11 +107,14 @@ class Evaluator:
         return tuple(dataclasses.replace(m, dot_matches_newline=False) for m in vs.matchers)
 
     def _select(self, vs: VectorSelector, lo: int, hi: int):
-        ss = self.source.select(self._matchers(vs), int(lo), int(hi))
-        self.samples += len(ss.timestamps)
+        return self.source.select(self._matchers(vs), int(lo), int(hi))
+
+    def _charge(self, n: int) -> None:
+        """Count samples held for `querier.max_samples`, as Prometheus does: the points an
+        instant selector yields, the samples a range selector's windows hold."""
+        self.samples += int(n)
         if self.samples > self.options.max_samples:
             raise execution_error(TOO_MANY_SAMPLES)
-        return ss
 
     # --- selectors ------------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class Evaluator:
         ss = self._select(vs, te.min() - lookback, te.max())
         order = sorted(range(ss.n_series), key=lambda i: sorted(ss.labels[i].items()))
         vals, present, sample_ts = instant_select(ss.offsets, ss.timestamps, ss.values, te, lookback, not self.v2)
+        self._charge(present.sum())
         idx = np.array(order, np.int64)
         vec = InstantVector([ss.labels[i] for i in order], vals[idx], present[idx])
         keep = vec.present.any(axis=1)
@@ -137,6 +141,7 @@ class Evaluator:
         vs = expr.vector
         te = self._times(vs.at, vs.at_modifier, vs.offset_ms, ts)
         ss = self._select(vs, te.min() - expr.range_ms, te.max())
+        self._charge(len(ss.timestamps))
         order = sorted(range(ss.n_series), key=lambda i: sorted(ss.labels[i].items()))
         offsets, tss, vals = drop_stale(ss.offsets, ss.timestamps, ss.values)
         if order != list(range(ss.n_series)):

@@ -4,7 +4,7 @@ Per DESIGN §3: long format; sorted by metric, a few low-cardinality labels, ser
 timestamp (recorded as `sorting_columns`); timestamps DELTA_BINARY_PACKED, values
 BYTE_STREAM_SPLIT, zstd; page index; bloom filters on the metric name and on the
 highest-cardinality promoted label. Duplicates (same series_id and timestamp) are
-resolved before writing: the last write wins, and identical copies count once.
+resolved while sorting: the last write wins, and identical copies count once.
 """
 from __future__ import annotations
 
@@ -46,24 +46,11 @@ class BuiltFile:
     series: int
 
 
-def dedup_samples(samples: pa.Table) -> pa.Table:
-    """Sort by (series_id, timestamp) and keep the last written copy of each pair.
-
-    Input order is write order, so a stable sort keeps later writes later."""
-    sid = samples.column(SERIES_ID).to_numpy()
-    ts = samples.column(TIMESTAMP).to_numpy()
-    order = np.lexsort((ts, sid))
-    sid_s, ts_s = sid[order], ts[order]
-    last = np.r_[(sid_s[1:] != sid_s[:-1]) | (ts_s[1:] != ts_s[:-1]), True]
-    return samples.take(pa.array(order[last]))
-
-
 def build_files(samples: pa.Table, series: pa.Table, opts: WriterOptions) -> list[BuiltFile]:
     """`samples`: series_id, timestamp (int64 ms), value in write order. `series`:
     series_id, labels (map) for at least every series in `samples`."""
     if samples.num_rows == 0:
         return []
-    samples = dedup_samples(samples)
     series = _unique_series(series)
     sid = samples.column(SERIES_ID).to_numpy()
     ts = samples.column(TIMESTAMP).to_numpy()
@@ -101,26 +88,38 @@ def _build_day(day: int, samples: pa.Table, series_rows: np.ndarray, series: pa.
     series_order = pc.sort_indices(series_sort, sort_keys=keys).to_numpy()
     rank = np.empty(len(series_order), np.int64)
     rank[series_order] = np.arange(len(series_order))
+    # Samples by (series rank, timestamp); the sort is stable, so among copies of one
+    # (series, timestamp) the last written is last, and it is the one kept.
     ts = samples.column(TIMESTAMP).to_numpy()
-    sample_order = np.lexsort((ts, rank[sample_series]))
-    take = pa.array(sample_series[sample_order])
+    sample_rank = rank[sample_series]
+    sample_order = np.lexsort((ts, sample_rank))
+    r, t = sample_rank[sample_order], ts[sample_order]
+    sample_order = sample_order[np.r_[(r[1:] != r[:-1]) | (t[1:] != t[:-1]), True]]
+    sample_series, ts = sample_series[sample_order], ts[sample_order]
+    values = samples.column(VALUE).combine_chunks().take(pa.array(sample_order))
 
-    columns: dict[str, pa.Array] = {METRIC: metric.take(take).dictionary_encode()}
-    for name in promoted:
-        columns[label_column_name(name)] = label_cols[name].take(take).dictionary_encode()
-    columns[LABELS] = labels.take(take)
-    columns[SERIES_ID] = day_series.column(SERIES_ID).combine_chunks().take(take)
-    columns[TIMESTAMP] = pa.array(ts[sample_order]).cast(TIMESTAMP_TYPE)
-    columns[VALUE] = samples.column(VALUE).combine_chunks().take(pa.array(sample_order))
-    table = pa.table(columns)
-    table = table.replace_schema_metadata({
-        "mytsdb.schema_version": str(SCHEMA_VERSION),
-        "mytsdb.sort_labels": ",".join(sort_labels),
-    })
-    data = _write_parquet(table, [METRIC] + [label_column_name(n) for n in sort_labels] + [SERIES_ID, TIMESTAMP],
-                          bloom=[METRIC] + _bloom_labels(label_cols), opts=opts)
+    sort_columns = [METRIC] + [label_column_name(n) for n in sort_labels] + [SERIES_ID, TIMESTAMP]
+    day_ids = day_series.column(SERIES_ID).combine_chunks()
+
+    def row_group(lo: int, hi: int) -> pa.Table:
+        """Rows lo..hi of the file; built per row group so a flush never holds a second,
+        per-row copy of every column (the `labels` map above all) for the whole day."""
+        take = pa.array(sample_series[lo:hi])
+        columns: dict[str, pa.Array] = {METRIC: metric.take(take).dictionary_encode()}
+        for name in promoted:
+            columns[label_column_name(name)] = label_cols[name].take(take).dictionary_encode()
+        columns[LABELS] = labels.take(take)
+        columns[SERIES_ID] = day_ids.take(take)
+        columns[TIMESTAMP] = pa.array(ts[lo:hi]).cast(TIMESTAMP_TYPE)
+        columns[VALUE] = values.slice(lo, hi - lo)
+        return pa.table(columns).replace_schema_metadata({
+            "mytsdb.schema_version": str(SCHEMA_VERSION),
+            "mytsdb.sort_labels": ",".join(sort_labels),
+        })
+
+    data = _write_parquet(row_group, len(ts), sort_columns, bloom=[METRIC] + _bloom_labels(label_cols), opts=opts)
     sidecar = _build_sidecar(day_series, metric, rank, sample_series, ts, opts)
-    return BuiltFile(day, data, sidecar, int(ts.min()), int(ts.max()), table.num_rows, len(used_rows))
+    return BuiltFile(day, data, sidecar, int(ts.min()), int(ts.max()), len(ts), len(used_rows))
 
 
 def _sort_labels(label_cols: dict[str, pa.Array]) -> list[str]:
@@ -140,23 +139,27 @@ def _bloom_labels(label_cols: dict[str, pa.Array]) -> list[str]:
     return [label_column_name(best)] if card[best] > 16 else []
 
 
-def _write_parquet(table: pa.Table, sort_columns: list[str], bloom: list[str], opts: WriterOptions) -> bytes:
-    names = table.column_names
+def _write_parquet(row_group, n_rows: int, sort_columns: list[str], bloom: list[str], opts: WriterOptions) -> bytes:
+    """Write rows `row_group(lo, hi)` for every row group of `n_rows` rows."""
+    first = row_group(0, min(n_rows, opts.row_group_rows))
+    names = first.column_names
     dictionary_columns = [n for n in names if n not in (TIMESTAMP, VALUE)]
     sink = io.BytesIO()
     with pq.ParquetWriter(
         sink,
-        table.schema,
+        first.schema,
         compression="zstd",
         compression_level=opts.zstd_level,
         use_dictionary=dictionary_columns,
         column_encoding={TIMESTAMP: "DELTA_BINARY_PACKED", VALUE: "BYTE_STREAM_SPLIT"},
         write_page_index=True,
         sorting_columns=[pq.SortingColumn(names.index(c)) for c in sort_columns],
-        bloom_filter_options={c: {"ndv": max(table.num_rows // 8, 1024), "fpp": 0.01} for c in bloom},
+        bloom_filter_options={c: {"ndv": max(n_rows // 8, 1024), "fpp": 0.01} for c in bloom},
         store_schema=True,
     ) as writer:
-        writer.write_table(table, row_group_size=opts.row_group_rows)
+        writer.write_table(first, row_group_size=opts.row_group_rows)
+        for lo in range(opts.row_group_rows, n_rows, opts.row_group_rows):
+            writer.write_table(row_group(lo, min(n_rows, lo + opts.row_group_rows)), row_group_size=opts.row_group_rows)
     return sink.getvalue()
 
 
