@@ -2,13 +2,17 @@
 
     mytsdb all [--config FILE] [--data-dir DIR] [--http-port N] [--grpc-port N] [--flight-port N]
     mytsdb config [--config FILE]      print the effective configuration as YAML
+    mytsdb explain [--config FILE] [--data-dir DIR] --tenant T [--start T] [--end T] EXPR
+                                       how storage answers each selector (bucket only, no head)
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import sys
+import time
 
 import yaml
 
@@ -39,7 +43,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _common_flags(sub.add_parser("all", help="run every component in one process"))
     _common_flags(sub.add_parser("config", help="print the effective configuration"))
+    _explain_flags(sub.add_parser("explain", help="show the files, row groups and samples each selector of a "
+                                                   "PromQL expression reads (from the bucket; the head is not read)"))
     return parser
+
+
+def _explain_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    p.add_argument("--data-dir", metavar="DIR", help="local state: bucket (filesystem backend) and WAL")
+    p.add_argument("--tenant", required=True, help="tenant ID (X-Scope-OrgID)")
+    p.add_argument("--start", metavar="TIME", help="RFC 3339 or unix seconds (default: --end)")
+    p.add_argument("--end", metavar="TIME", help="RFC 3339 or unix seconds (default: now)")
+    p.add_argument("expr", metavar="EXPR", help="PromQL expression or series selector")
+    p.set_defaults(http_port=None, grpc_port=None, flight_port=None, log_level="warning")
+
+
+def _time_ms(value: str) -> int:
+    """Unix seconds or RFC 3339, as Prometheus' API takes them."""
+    try:
+        return int(round(float(value) * 1000))
+    except ValueError:
+        pass
+    d = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if d.tzinfo is None:
+        raise ValueError(f"time {value!r} has no time zone")
+    return int(round(d.timestamp() * 1000))
+
+
+def _explain(cfg: Config, args: argparse.Namespace) -> int:
+    from promql import ParseError
+    from tsdb.query.explain import explain
+    from tsdb.services import Services
+    from tsdb.tenancy import Tenant
+
+    try:
+        tenant = Tenant.parse(args.tenant)
+        end = _time_ms(args.end) if args.end else int(time.time() * 1000)
+        start = _time_ms(args.start) if args.start else end
+    except ValueError as e:
+        print(f"mytsdb explain: {e}", file=sys.stderr)
+        return 2
+    if end < start:
+        print("mytsdb explain: --end is before --start", file=sys.stderr)
+        return 2
+    try:
+        report = explain(Services.build(cfg), tenant, args.expr, start, end, read_head=False)
+    except ParseError as e:
+        print(f"mytsdb explain: {e}", file=sys.stderr)
+        return 2
+    print(report.format())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         print(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False), end="")
         return 0
+    if args.command == "explain":
+        return _explain(cfg, args)
     if args.command == "all":
         from tsdb.server import run_all
         return run_all(cfg)
