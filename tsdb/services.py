@@ -8,6 +8,7 @@ from tsdb.distributor import Distributor
 from tsdb.ingester import Ingester
 from tsdb.manifest import ManifestStore
 from tsdb.metrics import Metrics
+from tsdb.query.layout import LayoutCache
 from tsdb.reader import SeriesReader
 from tsdb.storage.bucket import Bucket, open_bucket
 
@@ -21,6 +22,7 @@ class Services:
     ingester: Ingester
     distributor: Distributor
     reader: SeriesReader
+    layouts: LayoutCache  # parsed Parquet footers, shared by every query of the process
 
     @classmethod
     def build(cls, cfg: Config, instance_id: str = "ingester-1") -> "Services":
@@ -28,7 +30,7 @@ class Services:
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
         return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, ingester, metrics),
-                   SeriesReader(ingester, bucket, ingester.manifests))
+                   SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
 
     def start(self) -> None:
         self.ingester.start()

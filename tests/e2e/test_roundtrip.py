@@ -75,7 +75,8 @@ def test_parquet_layout_properties(mytsdb):
     schema = pq.ParquetFile(files[0]).schema_arrow
     names = schema.names
     rg = meta.row_group(0)
-    sorting = [names[c.column_index] for c in rg.sorting_columns]
+    leaf_paths = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    sorting = [leaf_paths[c.column_index] for c in rg.sorting_columns]
     assert sorting[0] == "metric" and sorting[-2:] == ["series_id", "timestamp"]
     encodings = {rg.column(i).path_in_schema: rg.column(i).encodings for i in range(rg.num_columns)}
     assert "DELTA_BINARY_PACKED" in encodings["timestamp"]

@@ -57,7 +57,7 @@ class QueryRequest:
 
 def storage_source(services: Any, tenant: Tenant, max_series: int) -> Any:
     from tsdb.query.source import StorageSource
-    return StorageSource(services, tenant, max_series=max_series)
+    return StorageSource(services, tenant, max_series=max_series, layouts=services.layouts)
 
 
 def promql_engine(settings: EngineSettings) -> Any:

@@ -153,7 +153,8 @@ def _write_parquet(row_group, n_rows: int, sort_columns: list[str], bloom: list[
         use_dictionary=dictionary_columns,
         column_encoding={TIMESTAMP: "DELTA_BINARY_PACKED", VALUE: "BYTE_STREAM_SPLIT"},
         write_page_index=True,
-        sorting_columns=[pq.SortingColumn(names.index(c)) for c in sort_columns],
+        # Parquet numbers leaf columns (the `labels` map has two), so let pyarrow map names.
+        sorting_columns=pq.SortingColumn.from_ordering(first.schema, [(c, "ascending") for c in sort_columns]),
         bloom_filter_options={c: {"ndv": max(n_rows // 8, 1024), "fpp": 0.01} for c in bloom},
         store_schema=True,
     ) as writer:

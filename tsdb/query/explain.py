@@ -9,6 +9,8 @@ by the range of a range selector or subquery, else by the 5 m lookback, and move
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -20,8 +22,10 @@ from promql.printer import format_expr, format_matcher
 from tsdb.layout.columns import METRIC_NAME_LABEL
 from tsdb.query.layout import PROJECTION, LayoutCache
 from tsdb.query.source import SelectTrace, StorageSource
-from tsdb.services import Services
 from tsdb.tenancy import Tenant
+
+if TYPE_CHECKING:  # services import this package, so only for type hints
+    from tsdb.services import Services
 
 LOOKBACK_MS = 5 * 60_000
 

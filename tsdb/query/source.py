@@ -34,6 +34,8 @@ S3FileSystem (`pre_buffer`) reading the same row groups took about as long for t
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -52,8 +54,10 @@ from tsdb.query.merge import Part, merge
 from tsdb.query.pushdown import RowGroupPlan, SpanMismatch, plan_row_groups, select_rows, spans_hold
 from tsdb.query.reader import ParquetReader, ReadStats
 from tsdb.query.series import FileMatch, FileSeries, HeadMatch, match_file, match_head, outside_window
-from tsdb.services import Services
 from tsdb.tenancy import Tenant
+
+if TYPE_CHECKING:  # services import this package, so only for type hints
+    from tsdb.services import Services
 
 LOCAL_READ_THREADS = 4    # 2-core reference machine: 4 beat 1, 2 and 8 (decode-bound)
 REMOTE_READ_THREADS = 8   # object stores: latency-bound
