@@ -986,6 +986,10 @@ V3_SKIP: dict[str, str] = {
     'promqltest-latest/subquery.test:146': 'native histograms',
     'promqltest-latest/subquery.test:151': 'native histograms',
     'promqltest-latest/type_and_unit.test:39': 'experimental: type-and-unit labels',
+    # Pass with the in-memory source only: they load `__unit__=""`, which real ingestion drops
+    # (an empty label value means an absent label).
+    'promqltest-latest/type_and_unit.test:218': 'experimental: type-and-unit labels (empty __unit__ dropped at ingest)',
+    'promqltest-latest/type_and_unit.test:226': 'experimental: type-and-unit labels (empty __unit__ dropped at ingest)',
     'promqltest-latest/type_and_unit.test:53': 'experimental: type-and-unit labels',
     'promqltest-latest/type_and_unit.test:56': 'experimental: type-and-unit labels',
     'promqltest-latest/type_and_unit.test:63': 'experimental: type-and-unit labels',
