@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -299,7 +300,7 @@ class Ingester:
     wal_root: Path
     bucket: Bucket
     metrics: Metrics
-    limits_for: object  # Callable[[Tenant], Limits]
+    limits_for: Callable[[Tenant], Limits]
     instance_id: str = "ingester-1"
     manifests: ManifestStore = field(init=False)
     _tenants: dict[str, TenantDB] = field(default_factory=dict, init=False)
