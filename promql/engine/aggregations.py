@@ -14,7 +14,7 @@ from promql.engine.errors import execution_error
 from promql.engine.kernels import group_ranks, kahan_inc, sorted_quantile
 from promql.engine.labels import NAME, drop_name, group_ids, grouping_labels, label_key
 from promql.engine.values import InstantVector, Value
-from promql.numbers import format_float
+from promql.numbers import format_float, format_float_v
 
 if TYPE_CHECKING:
     from promql.engine.evaluator import Evaluator
@@ -169,6 +169,41 @@ def _grouped_quantile(vals, pres, gid, G, q):
     return out
 
 
+# Prometheus' maxInt64/minInt64: the float64 bounds its int64 conversion checks use.
+_MAX_INT64 = 9223372036854774784.0
+_MIN_INT64 = -9223372036854775808.0
+
+
+def _check_k(ev: "Evaluator", k: np.ndarray) -> None:
+    """The k of topk/bottomk/limitk must convert to int64 at every step of the range, whether
+    or not the step has input (an execution error otherwise), as each Prometheus checks it:
+
+    - 2.x checks k step by step (aggregation() runs at every step, even with no input):
+      the first step with `!(k <= maxInt64 && k >= minInt64)` (NaN included) fails with
+      "Scalar value <k> overflows int64";
+    - 3.x checks all steps up front: nothing when max(k) < 1 (no NaN), else any NaN fails with
+      "Parameter value is NaN", then min(k) <= minInt64 "underflows", max(k) >= maxInt64
+      "overflows".
+    """
+    if len(k) == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        if ev.v2:
+            bad = ~((k <= _MAX_INT64) & (k >= _MIN_INT64))
+            if bad.any():
+                raise execution_error(f"Scalar value {format_float_v(float(k[bad][0]))} overflows int64")
+            return
+        if np.isnan(k).any():
+            raise execution_error("Parameter value is NaN")
+        hi, lo = float(k.max()), float(k.min())
+    if hi < 1:
+        return
+    if lo <= _MIN_INT64:
+        raise execution_error(f"Scalar value {format_float_v(lo)} underflows int64")
+    if hi >= _MAX_INT64:
+        raise execution_error(f"Scalar value {format_float_v(hi)} overflows int64")
+
+
 def _select_series(ev: "Evaluator", op: str, vec: InstantVector, gid: np.ndarray, G: int,
                    param: np.ndarray) -> InstantVector:
     """topk/bottomk/limitk/limit_ratio keep input series (and labels) at the selected steps."""
@@ -178,8 +213,7 @@ def _select_series(ev: "Evaluator", op: str, vec: InstantVector, gid: np.ndarray
         if np.isnan(param[used]).any():
             raise execution_error("Ratio value is NaN")
         raise execution_error("limit_ratio is not supported (experimental)")
-    if (np.isnan(param).any() and not ev.v2) or (op == "limitk" and np.isnan(param[used]).any()):
-        raise execution_error("Parameter value is NaN")
+    _check_k(ev, param)
     with np.errstate(invalid="ignore"):
         k = np.where(np.isnan(param), 0, np.clip(param, -2**62, 2**62)).astype(np.int64)
     keep = np.zeros((n, T), bool)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from promql.engine.evaluator import Evaluator
 
 SMALL_DELTA_TOLERANCE = 1e-12
+_MIN_NORMAL = float.fromhex("0x1p-1022")
+_MAX_FLOAT = np.finfo(np.float64).max
 
 
 def histogram_quantile(ev: "Evaluator", call: Call, ts: np.ndarray) -> Value:
@@ -64,6 +66,55 @@ def _parse_float(text: str) -> float:
     return (-1.0 if text[:1] == "-" else 1.0) * parse_go_number(body)
 
 
+def _ensure_monotonic(counts: np.ndarray) -> None:
+    """Prometheus 2's ensureMonotonic, in place per column: raise each count to the running
+    maximum. A NaN count compares false both ways, so it stays NaN and leaves the maximum as is
+    (and a leading NaN maximum disables the fix for the rest of the column)."""
+    top = counts[0].copy()
+    for i in range(1, len(counts)):
+        cur = counts[i]
+        top = np.where(cur > top, cur, top)
+        counts[i] = np.where(cur < top, top, cur)
+
+
+def _almost_equal(a: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """util/almost.Equal (no stale markers reach here)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        abs_sum = np.abs(a) + np.abs(b)
+        diff = np.abs(a - b)
+        tiny = (a == 0) | (b == 0) | (abs_sum < _MIN_NORMAL)
+        rel = np.where(tiny, diff < eps * _MIN_NORMAL, diff / np.minimum(abs_sum, _MAX_FLOAT) < eps)
+    return (np.isnan(a) & np.isnan(b)) | (a == b) | rel
+
+
+def _ensure_monotonic_ignoring_small_deltas(counts: np.ndarray, tolerance: float) -> None:
+    """Prometheus 3's ensureMonotonicAndIgnoreSmallDeltas, in place per column."""
+    prev = counts[0].copy()
+    for i in range(1, len(counts)):
+        cur = counts[i]
+        same = cur == prev
+        fix = ~same & (_almost_equal(prev, cur, tolerance) | (cur < prev))
+        counts[i] = np.where(fix, prev, cur)
+        prev = np.where(fix | same, prev, cur)
+
+
+def _sort_search(counts: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """sort.Search(len(counts), counts[i] >= rank) per column: Go's binary search, which a
+    non-monotonic column (NaN counts) can steer differently from a linear scan."""
+    n = len(counts)
+    lo = np.zeros(len(rank), np.int64)
+    hi = np.full(len(rank), n, np.int64)
+    cols = np.arange(len(rank))
+    with np.errstate(invalid="ignore"):
+        while (lo < hi).any():
+            active = lo < hi
+            h = (lo + hi) >> 1
+            ok = counts[np.minimum(h, n - 1), cols] >= rank
+            lo = np.where(active & ~ok, h + 1, lo)
+            hi = np.where(active & ok, h, hi)
+    return lo
+
+
 def _bucket_quantile(q: np.ndarray, ub: np.ndarray, counts: np.ndarray, v2: bool) -> np.ndarray:
     """Prometheus' bucketQuantile for buckets `ub` (sorted) with counts [B, steps]."""
     res = np.full(len(q), np.nan)
@@ -74,24 +125,15 @@ def _bucket_quantile(q: np.ndarray, ub: np.ndarray, counts: np.ndarray, v2: bool
         counts = np.add.reduceat(counts, start, axis=0) if len(uniq) < len(ub) else counts.copy()
         ub = uniq
         if v2:
-            counts = np.maximum.accumulate(np.where(np.isnan(counts), -np.inf, counts), axis=0)
+            _ensure_monotonic(counts)
         else:
-            prev = counts[0].copy()
-            for i in range(1, len(counts)):
-                cur = counts[i]
-                same = cur == prev
-                with np.errstate(invalid="ignore"):
-                    close = ~same & (np.abs(cur - prev) <= SMALL_DELTA_TOLERANCE * np.maximum(np.abs(cur), np.abs(prev)))
-                fix = close | (~same & (cur < prev))
-                counts[i] = np.where(fix, prev, cur)
-                prev = np.where(fix | same, prev, cur)
+            _ensure_monotonic_ignoring_small_deltas(counts, SMALL_DELTA_TOLERANCE)
         B = len(ub)
         if B >= 2:
             obs = counts[-1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 rank = q * obs
-                ge = counts[:-1] >= rank[None, :]
-                b = np.where(ge.any(axis=0), ge.argmax(axis=0), B - 1)
+                b = _sort_search(counts[:-1], rank)
                 cols = np.arange(len(q))
                 bucket_end = ub[b]
                 bucket_start = np.where(b > 0, ub[np.maximum(b - 1, 0)], 0.0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from promql.engine.kernels import window_reduce
 from promql.engine.values import RangeVector
 
 
@@ -16,6 +15,38 @@ def counter_corrections(rv: RangeVector) -> np.ndarray:
         corr[1:] = np.where(reset, v[:-1], 0.0)
         corr[rv.offsets[:-1][rv.offsets[:-1] < len(v)]] = 0.0  # a series' first sample has no predecessor
     return corr
+
+
+def go_seconds(ms: int) -> float:
+    """time.Duration(ms * 1e6).Seconds(): whole seconds plus the nanosecond remainder / 1e9."""
+    ms = int(ms)
+    sec, rem = divmod(abs(ms), 1000)
+    out = float(sec) + float(rem * 1_000_000) / 1e9
+    return -out if ms < 0 else out
+
+
+def _add_corrections(result: np.ndarray, corr: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """`result += corr[i]` for each reset i in [lo, hi), one at a time in sample order.
+
+    Prometheus adds each reset's previous value to `last - first` as it walks the window;
+    summing the corrections first and adding the total rounds differently.
+    """
+    resets = np.flatnonzero(corr)
+    if len(resets) == 0:
+        return result
+    r_lo = np.searchsorted(resets, lo, "left")
+    r_hi = np.searchsorted(resets, hi, "left")
+    n_resets = np.maximum(r_hi - r_lo, 0)
+    sel = np.nonzero(n_resets)
+    if len(sel[0]) == 0:
+        return result
+    out = result.copy()
+    acc, first, count = out[sel], r_lo[sel], n_resets[sel]
+    for k in range(int(count.max())):
+        more = k < count
+        acc = np.where(more, acc + corr[resets[np.where(more, first + k, 0)]], acc)
+    out[sel] = acc
+    return out
 
 
 def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool, v2: bool
@@ -38,8 +69,7 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool, v2: bool
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         result = v_last - v_first
         if is_counter:
-            corr = window_reduce(np.add, counter_corrections(rv), np.where(ok, lo + 1, 0), np.where(ok, hi, 0), 0.0)
-            result = result + corr
+            result = _add_corrections(result, counter_corrections(rv), np.where(ok, lo + 1, 0), np.where(ok, hi, 0))
         range_end = rv.ends[None, :].astype(np.float64)
         range_start = range_end - rv.range_ms
         t_first, t_last = t[first].astype(np.float64), t[last].astype(np.float64)
@@ -52,15 +82,17 @@ def extrapolated_rate(rv: RangeVector, is_counter: bool, is_rate: bool, v2: bool
         to_zero = sampled * (v_first / np.where(result != 0, result, 1.0))
         if v2:
             to_start = np.where(zero_ok & (to_zero < to_start), to_zero, to_start)
-            extra = np.where(to_start < threshold, to_start, avg / 2)
+            to_start = np.where(to_start < threshold, to_start, avg / 2)
         else:
             to_start = np.where(to_start >= threshold, avg / 2, to_start)
             to_start = np.where(zero_ok & (to_zero < to_start), to_zero, to_start)
-            extra = to_start
-        extra = extra + np.where(to_end < threshold, to_end, avg / 2)
-        factor = (sampled + extra) / sampled
+        # extrapolateToInterval := sampledInterval; += durationToStart; += durationToEnd
+        # (in this order: a different association changes the last bit of the result).
+        interval = sampled + to_start
+        interval = interval + np.where(to_end < threshold, to_end, avg / 2)
+        factor = interval / sampled
         if is_rate:
-            factor = factor / (rv.range_ms / 1000)
+            factor = factor / go_seconds(rv.range_ms)
         result = result * factor
     return np.where(ok, result, np.nan), ok
 
