@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: install install-test run test bench clean proto
+.PHONY: install install-test run test test-full bench clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: install
 ## test: the whole suite (installs what the tests need)
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-full: the suite with the exhaustive variants (differential test at ~27 instants and 5 steps)
+test-full: install-test
+	MYTSDB_TEST_FULL=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: ingest, size and memory benchmarks against a real Prometheus (figures in bench/results/)
 bench: install-test

@@ -145,6 +145,8 @@ def _variance(sqrt: bool):
                 delta = f - mean[g]
                 nm = mean[g] + delta / n
                 na = acc[g] + delta * (f - nm)
+                if ev.v2:  # 2.x starts every group at 0, so a lone NaN or Inf member gives 0
+                    na = np.where(count[g] == 0, 0.0, na)
                 mean[g] = np.where(m, nm, mean[g])
                 acc[g] = np.where(m, na, acc[g])
                 count[g] = np.where(m, n, count[g])

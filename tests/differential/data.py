@@ -61,6 +61,12 @@ RANGE_WINDOWS: tuple[tuple[int, int, str], ...] = (
     (T0 + 125 * MINUTE, T0 + 185 * MINUTE, "5m"),
 )
 
+# `make test-full`: every 7m13s across the data (odd offsets hit between-sample times), and
+# range queries over the whole data at several steps, including one that is not a divisor.
+FULL_INSTANT_TIMES_MS = tuple(range(T0 - 5 * MINUTE, T0 + 185 * MINUTE, 7 * MINUTE + 13_000))
+FULL_RANGE_WINDOWS: tuple[tuple[int, int, str], ...] = tuple(
+    (T0 - 5 * MINUTE, T0 + 185 * MINUTE, step) for step in ("15s", "37s", "1m", "5m", "1h"))
+
 STALE_BITS = bits(STALE_NAN)
 Labels = dict[str, str]
 Series = tuple[Labels, list[tuple[int, float]]]

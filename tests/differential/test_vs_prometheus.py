@@ -7,6 +7,7 @@ steps. `test_prometheus_against_itself` proves the harness can come out clean.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -20,7 +21,8 @@ from tests.fixtures.server import BACKFILL_CONFIG, MytsdbProcess
 pytestmark = pytest.mark.slow
 
 QUERIES = load_queries()
-EVALS = evaluations(data.INSTANT_TIMES_MS, data.RANGE_WINDOWS)
+EVALS = (evaluations(data.FULL_INSTANT_TIMES_MS, data.FULL_RANGE_WINDOWS)
+         if os.environ.get("MYTSDB_TEST_FULL") else evaluations(data.INSTANT_TIMES_MS, data.RANGE_WINDOWS))
 TENANT = "differential"
 MYTSDB_CONFIG = BACKFILL_CONFIG | {"promql": {"compat": "v2"}}
 MIN_NON_EMPTY = 0.8
@@ -59,9 +61,11 @@ def test_data_covers_queries(prometheus_answers):
     print(f"non-empty on Prometheus: {ratio:.1%} of {len(wanted)} queries, {eval_ratio:.1%} of {n_evals} evaluations"
           f"; always empty: {empty[:10]}{' ...' if len(empty) > 10 else ''}")
     assert ratio >= MIN_NON_EMPTY
-    succeeded = [q.text for q in QUERIES if q.should_fail
-                 and any(prometheus_answers[(q.text, e)].ok for e in EVALS)]
-    assert not succeeded, f"should_fail queries that Prometheus answered: {succeeded}"
+    # A should_fail query may still succeed where the data makes it valid (e.g. a label_replace
+    # that collides only while two instances report), so require one failure, not all.
+    never_failed = [q.text for q in QUERIES if q.should_fail
+                    and all(prometheus_answers[(q.text, e)].ok for e in EVALS)]
+    assert not never_failed, f"should_fail queries that Prometheus always answered: {never_failed}"
 
 
 def test_prometheus_against_itself(loaded_prometheus, prometheus_answers):

@@ -188,3 +188,17 @@ def test_topk_k_checks_in_v3(promql_source_factory) -> None:
     assert _error(V3, src2, "topk(scalar(p), m)", 0, 120_000) == "Scalar value -1e+20 underflows int64"
     assert _error(V3, src2, "topk(scalar(p), m)", 0, 60_000) == "Scalar value -1e+20 underflows int64"
     assert _error(V3, src2, "topk(scalar(p), m)", 60_000, 60_000) is None  # max < 1: empty, no check
+
+
+def test_stddev_of_a_lone_nan_member(promql_source_factory) -> None:
+    """Prometheus 2.x starts each stddev/stdvar group at 0, so a group whose only member is
+    NaN answers 0; Prometheus 3 answers NaN."""
+    from promql.engine import Engine, EngineOptions
+
+    src = promql_source_factory([({"__name__": "m", "i": "a"}, [(0, float("nan"))]),
+                                 ({"__name__": "m", "i": "b"}, [(0, 2.0)])])
+    for compat, want in (("v2", 0.0), ("v3", None)):
+        res = Engine(EngineOptions(compat=compat)).instant(src, "stddev by (i) (m)", 0)
+        got = {s.labels["i"]: s.value for s in res.vector}
+        assert got["b"] == 0.0
+        assert (got["a"] == 0.0) if want == 0.0 else math.isnan(got["a"])
