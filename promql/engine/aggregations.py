@@ -12,7 +12,7 @@ import numpy as np
 from promql.ast import AggregateExpr
 from promql.engine.errors import execution_error
 from promql.engine.kernels import group_ranks, kahan_inc, sorted_quantile
-from promql.engine.labels import NAME, drop_name, group_ids, grouping_labels, label_key
+from promql.engine.labels import group_ids, grouping_labels, label_key
 from promql.engine.values import InstantVector, Value
 from promql.numbers import format_float, format_float_v
 

@@ -12,7 +12,7 @@ from promql.ast import (
     SubqueryExpr, UnaryExpr, VectorSelector,
 )
 from promql.engine.errors import TOO_MANY_SAMPLES, QueryError, execution_error
-from promql.engine.labels import NAME, drop_name
+from promql.engine.labels import drop_name
 from promql.engine.selectors import drop_stale, instant_select
 from promql.engine.source import SampleSource
 from promql.engine.values import InstantVector, RangeVector, Scalar, String, Value, merge_same_labels

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from promql.ast import Call
-from promql.engine.labels import NAME, group_ids, label_key
+from promql.engine.labels import group_ids, label_key
 from promql.engine.values import InstantVector, Value
 from promql.numbers import parse_go_number
 

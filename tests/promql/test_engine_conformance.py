@@ -8,7 +8,6 @@ runner checks it, and each instant eval is re-run as a range query over [t-1m, t
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
+from promql.engine.results import MatrixSeries, QueryResult, VectorSample
 from tsdb.api.format import cap_annotations, format_timestamp, format_value, go_json, go_json_float, json_string, \
     result_json, success_body
 
@@ -66,43 +66,18 @@ def test_strings_are_escaped_as_go_does():
     assert go_json({"b": [1, "x", None, True], "a": {}}) == '{"b":[1,"x",null,true],"a":{}}'
 
 
-@dataclass
-class _Sample:
-    labels: dict
-    t_ms: int
-    value: float
-
-
-@dataclass
-class _Series:
-    labels: dict
-    timestamps: np.ndarray
-    values: np.ndarray
-
-
-@dataclass
-class _Result:
-    result_type: str
-    scalar: tuple | None = None
-    string: tuple | None = None
-    vector: list = field(default_factory=list)
-    matrix: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    infos: list = field(default_factory=list)
-
-
 def _body(result, limit=0):
     data, _ = result_json(result, limit)
     return success_body(data).decode()
 
 
 def test_vector_and_matrix_bodies_match_prometheus_codec():
-    vec = _Result("vector", vector=[_Sample({"__name__": "foo"}, 1000, 1.0), _Sample({"__name__": "bar"}, 2000, 2.0)])
+    vec = QueryResult("vector", vector=[VectorSample({"__name__": "foo"}, 1000, 1.0), VectorSample({"__name__": "bar"}, 2000, 2.0)])
     assert _body(vec) == ('{"status":"success","data":{"resultType":"vector","result":'
                           '[{"metric":{"__name__":"foo"},"value":[1,"1"]},{"metric":{"__name__":"bar"},"value":[2,"2"]}]}}')
-    mat = _Result("matrix", matrix=[
-        _Series({"job": "a", "__name__": "foo"}, np.array([1000, 1100], np.int64), np.array([1.0, math.nan])),
-        _Series({}, np.array([], np.int64), np.array([])),
+    mat = QueryResult("matrix", matrix=[
+        MatrixSeries({"job": "a", "__name__": "foo"}, np.array([1000, 1100], np.int64), np.array([1.0, math.nan])),
+        MatrixSeries({}, np.array([], np.int64), np.array([])),
     ])
     assert _body(mat) == ('{"status":"success","data":{"resultType":"matrix","result":'
                           '[{"metric":{"__name__":"foo","job":"a"},"values":[[1,"1"],[1.100,"NaN"]]},'
@@ -111,20 +86,20 @@ def test_vector_and_matrix_bodies_match_prometheus_codec():
 
 
 def test_scalar_and_string_use_encoding_json():
-    assert _body(_Result("scalar", scalar=(1_700_000_000_100, 1e21))) == \
+    assert _body(QueryResult("scalar", scalar=(1_700_000_000_100, 1e21))) == \
         '{"status":"success","data":{"resultType":"scalar","result":[1700000000.1,"1000000000000000000000"]}}'
-    assert _body(_Result("scalar", scalar=(0, -math.inf))) == \
+    assert _body(QueryResult("scalar", scalar=(0, -math.inf))) == \
         '{"status":"success","data":{"resultType":"scalar","result":[0,"-Inf"]}}'
-    assert _body(_Result("string", string=(1500, "a<b"))) == \
+    assert _body(QueryResult("string", string=(1500, "a<b"))) == \
         '{"status":"success","data":{"resultType":"string","result":[1.5,"a\\u003cb"]}}'
 
 
 def test_limit_truncates_vectors_and_matrices_only():
-    vec = _Result("vector", vector=[_Sample({"i": str(i)}, 0, 0.0) for i in range(3)])
+    vec = QueryResult("vector", vector=[VectorSample({"i": str(i)}, 0, 0.0) for i in range(3)])
     data, truncated = result_json(vec, 2)
     assert truncated and len(json.loads(data)["result"]) == 2
     assert result_json(vec, 3)[1] is False
-    assert result_json(_Result("scalar", scalar=(0, 1.0)), 1)[1] is False
+    assert result_json(QueryResult("scalar", scalar=(0, 1.0)), 1)[1] is False
 
 
 def test_warnings_and_infos():

@@ -3,7 +3,6 @@ how its results and errors are answered. (tests/e2e/test_query_api.py runs the r
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import httpx
@@ -11,34 +10,10 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from promql.engine.results import MatrixSeries, QueryResult, VectorSample
 from tsdb.api.common import APIError, parse_duration_ns, parse_time_value
 from tsdb.api.query import go_duration, make_query_handlers, parse_range
 from tsdb.config import config_from_dict
-
-
-@dataclass
-class _Sample:
-    labels: dict
-    t_ms: int
-    value: float
-
-
-@dataclass
-class _Series:
-    labels: dict
-    timestamps: np.ndarray
-    values: np.ndarray
-
-
-@dataclass
-class _Result:
-    result_type: str
-    scalar: tuple | None = None
-    string: tuple | None = None
-    vector: list = field(default_factory=list)
-    matrix: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    infos: list = field(default_factory=list)
 
 
 class _QueryError(Exception):
@@ -68,14 +43,14 @@ class _FakeEngine:
                 raise RuntimeError("boom")
             raise _QueryError(kind, f"{kind} happened")
         if text == "1":
-            return _Result("scalar", scalar=(start, 1.0))
+            return QueryResult("scalar", scalar=(start, 1.0))
         if text == '"s"':
-            return _Result("string", string=(start, "s"))
+            return QueryResult("string", string=(start, "s"))
         if step:
             ts = np.arange(start, end + 1, step, dtype=np.int64)
-            return _Result("matrix", matrix=[_Series({"__name__": "up", "i": str(i)}, ts, np.full(len(ts), 1.0))
+            return QueryResult("matrix", matrix=[MatrixSeries({"__name__": "up", "i": str(i)}, ts, np.full(len(ts), 1.0))
                                              for i in range(3)])
-        return _Result("vector", vector=[_Sample({"__name__": "up", "i": str(i)}, start, float(i)) for i in range(3)],
+        return QueryResult("vector", vector=[VectorSample({"__name__": "up", "i": str(i)}, start, float(i)) for i in range(3)],
                        warnings=["PromQL warning: w"], infos=["PromQL info: i"])
 
 

@@ -11,16 +11,17 @@ import math
 import re
 import urllib.parse
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from promql.durations import parse_duration_ms as parse_prometheus_duration_ms
 from promql.strings import go_quote
 from tsdb.api.format import error_body
-from tsdb.tenancy import Tenant, TenantError
+from tsdb.tenancy import Tenant, TenantError, tenant_from_header
 
 # Prometheus' API error types and the HTTP status each maps to (499: client closed request).
 ERROR_STATUS = MappingProxyType({
@@ -57,9 +58,24 @@ def error_response(err: APIError) -> Response:
 
 
 def tenant_of(request: Request, multitenancy_enabled: bool) -> Tenant:
-    """The request's tenant, or an APIError-compatible TenantError (400/401)."""
-    from tsdb.tenancy import tenant_from_header
+    """The request's tenant, or a TenantError (401 missing, 400 invalid)."""
     return tenant_from_header(request.headers.get("x-scope-orgid"), multitenancy_enabled)
+
+
+async def run_for_tenant(request: Request, multitenancy_enabled: bool,
+                         work: Callable[[Tenant, dict[str, list[str]]], Response]) -> Response:
+    """The shape of every tenant-scoped read endpoint: resolve the tenant, gather the
+    parameters, run `work(tenant, params)` in a worker thread (it may scan storage), and
+    answer tenant faults as plain text and API faults in Prometheus' JSON."""
+    try:
+        tenant = tenant_of(request, multitenancy_enabled)
+    except TenantError as e:
+        return tenant_error_response(e)
+    try:
+        p = await params(request)
+        return await run_in_threadpool(work, tenant, p)
+    except APIError as e:
+        return error_response(e)
 
 
 def tenant_error_response(err: TenantError) -> Response:

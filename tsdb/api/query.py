@@ -14,15 +14,14 @@ from typing import Any, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 import promql
 from promql.ast import VectorSelector
-from tsdb.api.common import APIError, ERROR_STATUS, error_response, first, json_response, params, parse_duration_ns, \
-    parse_limit, parse_time_value, tenant_error_response, tenant_of
+from tsdb.api.common import run_for_tenant, APIError, ERROR_STATUS, first, json_response, parse_duration_ns, \
+    parse_limit, parse_time_value
 from tsdb.api.format import cap_annotations, json_string, result_json, success_body
 from tsdb.config import Config
-from tsdb.tenancy import Tenant, TenantError
+from tsdb.tenancy import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -220,15 +219,7 @@ def make_query_handlers(services: Any, source_factory: SourceFactory = storage_s
         return success_body(data, cap_annotations(warnings, "warning"), cap_annotations(result.infos, "info"))
 
     async def run(request: Request, work: Callable[[Tenant, dict[str, list[str]]], bytes]) -> Response:
-        try:
-            tenant = tenant_of(request, mt)
-        except TenantError as e:
-            return tenant_error_response(e)
-        try:
-            p = await params(request)
-            return json_response(await run_in_threadpool(work, tenant, p))
-        except APIError as e:
-            return error_response(e)
+        return await run_for_tenant(request, mt, lambda tenant, p: json_response(work(tenant, p)))
 
     async def query(request: Request) -> Response:
         now_ms = time.time_ns() // _NS_PER_MS

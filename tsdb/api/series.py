@@ -6,14 +6,11 @@ import re
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 import promql
-from tsdb.api.common import APIError, error_response, params, parse_limit, success, tenant_error_response, \
-    tenant_of, time_range
+from tsdb.api.common import run_for_tenant, APIError, parse_limit, success, time_range
 from tsdb.labelsets import to_dicts
 from tsdb.reader import SeriesReader
-from tsdb.tenancy import TenantError
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -36,16 +33,7 @@ def _truncate(items: list, limit: int) -> tuple[list, list[str] | None]:
 
 def make_series_handlers(reader: SeriesReader, multitenancy_enabled: bool):
     async def _run(request: Request, work) -> Response:
-        try:
-            tenant = tenant_of(request, multitenancy_enabled)
-        except TenantError as e:
-            return tenant_error_response(e)
-        try:
-            p = await params(request)
-            data, warnings = await run_in_threadpool(work, tenant, p)
-            return success(data, warnings)
-        except APIError as e:
-            return error_response(e)
+        return await run_for_tenant(request, multitenancy_enabled, lambda tenant, p: success(*work(tenant, p)))
 
     async def series(request: Request) -> Response:
         def work(tenant, p):

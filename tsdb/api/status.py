@@ -16,11 +16,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from tsdb.api.common import APIError, error_response, first, json_response, params, tenant_error_response, tenant_of
+from tsdb.api.common import run_for_tenant, APIError, first, json_response
 from tsdb.api.format import go_json, success_body
-from tsdb.tenancy import Tenant, TenantError
+from tsdb.tenancy import Tenant
 
 PROMETHEUS_VERSION = MappingProxyType({"v3": "3.0.0", "v2": "2.55.0"})
 
@@ -76,15 +75,7 @@ def make_status_handlers(services: Any):
         return json_response(info_body)
 
     async def metric_metadata(request: Request) -> Response:
-        try:
-            tenant = tenant_of(request, mt)
-        except TenantError as e:
-            return tenant_error_response(e)
-        try:
-            p = await params(request)
-            data = await run_in_threadpool(metadata, services, tenant, p)
-            return json_response(success_body(go_json(data)))
-        except APIError as e:
-            return error_response(e)
+        return await run_for_tenant(
+            request, mt, lambda tenant, p: json_response(success_body(go_json(metadata(services, tenant, p)))))
 
     return buildinfo, metric_metadata

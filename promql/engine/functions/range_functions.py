@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from promql.ast import Call, MatrixSelector, ParenExpr, SubqueryExpr
+from promql.ast import Call, MatrixSelector, ParenExpr
 from promql.engine.errors import execution_error
 from promql.engine.kernels import fold_windows, kahan_inc, sorted_quantile, window_reduce
 from promql.engine.rate import extrapolated_rate, instant_rate
