@@ -124,6 +124,37 @@ def markdown(results: dict) -> str:
         notes.append("Memory: (VmRSS after − VmRSS before) / samples pushed into a fresh server; marginal: the "
                      "second half of the push only (every series exists; not shown for Prometheus, whose RSS "
                      "follows Go's GC); peak: VmHWM instead of VmRSS.")
+    if "query" in results:
+        r = results["query"]
+        c = r["config"]
+        span = f"{c['hours']} h, step {c['query_step_s']} s"
+        ml, pl = r["mytsdb_load"], r["prometheus_load"]
+        lines.append(
+            f"| query data load, s (remote write, {c['samples'] / 1e6:g}M samples: {c['series']:,} series × "
+            f"{c['hours']} h at {c['step_ms'] // 1000} s, {c['concurrency']} clients; MyTSDB + final flush) "
+            f"| {ml['seconds']:.0f} + {ml['flush_seconds']:.0f} | {pl['seconds']:.0f} "
+            f"| {(ml['seconds'] + ml['flush_seconds']) / pl['seconds']:.2f} | — |")
+        for q in r["queries"]:
+            m, p = q["mytsdb"], q["prometheus"]
+            lines.append(
+                f"| query `{q['query'].replace('|', '&#124;')}` ({span}; {m['series']}"
+                + ("" if q["series_match"] else f" vs {p['series']}") + " series), median s "
+                f"(peak RSS MB) | {m['median_s']:.3f} ({m['peak_rss_mb']:,.0f}) "
+                f"| {p['median_s']:.3f} ({p['peak_rss_mb']:,.0f}) | {q['ratio']:.2f} "
+                f"| ≤ 0.5: {_goal(q['ratio'] <= 0.5)} |")
+        mp, pp = ml["placement"], pl["placement"]
+        bad = [f"{q['name']} ({q['check']['points_differing']} points differ, {q['check']['points_only_in_one']} "
+               f"points and {q['check']['series_only_in_one']} series in one answer only)" for q in r["queries"]
+               if q["check"]["series_only_in_one"] or q["check"]["points_differing"] or q["check"]["points_only_in_one"]]
+        notes.append(
+            f"Query: `GET /api/v1/query_range` timed on the client, {c['warmup']} warm-up + {c['runs']} runs "
+            f"per system, interleaved, median; peak RSS is the server's VmHWM, reset before each query. "
+            f"MyTSDB read {mp['bucket_samples'] / 1e6:.1f}M samples from {mp['files']} Parquet files in the "
+            f"bucket ({mp['head_samples']:,} in the head); Prometheus {pp['blocks']} blocks "
+            f"({pp['block_samples'] / 1e6:.1f}M samples) + a {pp['head_hours']:.1f} h head. "
+            + ("Both answered every query with the same series and values"
+               if not bad else f"**Answers differ** on: {', '.join(bad)} (examples in latest.json)")
+            + " (outside the first 1 h 5 m, where Prometheus 2 and 3 extrapolate `rate` differently).")
     for section, err in results.get("errors", {}).items():
         lines.append(f"| {section} | failed: {err} | | | |")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
