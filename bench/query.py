@@ -26,7 +26,9 @@ incident, a few process restarts), a classic histogram
 - Per query: 1 warm-up and 5 timed runs per system, interleaved, median reported; after
   each answer the bench waits until that server's CPU time stops growing (Prometheus' Go GC
   runs on for up to a second after it answers, and on 2 cores it slowed MyTSDB's next query
-  2-3x). `cpu_s` is the server's CPU time per query, that tail included. Peak RSS is VmHWM
+  2-3x). `cpu_s` is the server's CPU time per query, that tail included, split into user
+  and system time with the minor page faults: on this VM first-touch of fresh memory is
+  expensive kernel time, and it is what makes MyTSDB's run times vary. Peak RSS is VmHWM
   from /proc, reset (`/proc/<pid>/clear_refs` = 5) before each query.
 - The slowest MyTSDB queries are then profiled in-process with cProfile: `Services` built on
   the same data dir, `Engine.range` over `StorageSource` (scan threads off while profiling,
@@ -58,8 +60,8 @@ import yaml
 
 from bench import targets
 from bench.feed import Feed, FeedConfig, _template, _ts_varint, check_body
-from bench.ingest import push
-from bench.targets import Target, wait_for_quiet
+from bench.ingest import _own_cpu, push
+from bench.targets import Target, machine_busy_seconds, wait_for_quiet
 
 TENANT = "anonymous"  # the bench pushes without X-Scope-OrgID, i.e. into this tenant
 MB = 1e6
@@ -366,6 +368,13 @@ def load(kind: str, t: Target, feed: Feed, concurrency: int) -> dict:
 
 # --- queries ---------------------------------------------------------------------------------
 
+def _proc(t: Target) -> np.ndarray:
+    """(user CPU s, system CPU s, minor page faults) of the server process so far."""
+    f = Path(f"/proc/{t.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return np.array([int(f[11]) / tck, int(f[12]) / tck, int(f[7])], np.float64)
+
+
 def settle(t: Target, max_wait_s: float = 10.0) -> float:
     """Wait until the server's own CPU time stops growing (Go's GC and scavenger run on after
     Prometheus answers; they would slow the other system's next query on this 2-core machine).
@@ -450,23 +459,32 @@ def time_queries(cfg: QueryConfig, m: Target, p: Target, start_s: int, end_s: in
             both = (m, p)
             for t in both:
                 _reset_peak(t)
+            busy0, servers0, own0 = machine_busy_seconds(), m.cpu_seconds() + p.cpu_seconds(), _own_cpu()
+            wall0 = time.monotonic()
             times: dict[str, list[float]] = {"mytsdb": [], "prometheus": []}
-            cpu: dict[str, list[float]] = {"mytsdb": [], "prometheus": []}
+            cpu: dict[str, list[np.ndarray]] = {"mytsdb": [], "prometheus": []}
             answers = {}
             for r in range(cfg.warmup + cfg.runs):
                 for t in both if r % 2 == 0 else both[::-1]:
-                    c0 = t.cpu_seconds()
+                    c0 = _proc(t)
                     sec, data = _get(client, t, query, start_s, end_s, cfg.query_step_s)
                     settle(t)
                     if r >= cfg.warmup:
                         times[t.name].append(sec)
-                        cpu[t.name].append(t.cpu_seconds() - c0)
+                        cpu[t.name].append(_proc(t) - c0)
                     answers[t.name] = data
-            row = {"name": name, "query": query, "other_cpu_cores_before": round(busy, 2)}
+            other = (machine_busy_seconds() - busy0 - (m.cpu_seconds() + p.cpu_seconds() - servers0)
+                     - (_own_cpu() - own0)) / (time.monotonic() - wall0)
+            row = {"name": name, "query": query, "other_cpu_cores_before": round(busy, 2),
+                   "other_cpu_cores": round(max(other, 0.0), 2)}
             for t in both:
                 row[t.name] = {"median_s": round(statistics.median(times[t.name]), 4),
                                "runs_s": [round(x, 4) for x in times[t.name]],
-                               "cpu_s": round(statistics.median(cpu[t.name]), 3),
+                               "min_s": round(min(times[t.name]), 4),
+                               "cpu_s": round(statistics.median(float(x[0] + x[1]) for x in cpu[t.name]), 3),
+                               "user_cpu_s": round(statistics.median(float(x[0]) for x in cpu[t.name]), 3),
+                               "sys_cpu_s_runs": [round(float(x[1]), 2) for x in cpu[t.name]],
+                               "minor_faults": int(statistics.median(float(x[2]) for x in cpu[t.name])),
                                "peak_rss_mb": round(t.memory().hwm / MB, 1),
                                "series": len(answers[t.name]["result"])}
             row["ratio"] = round(row["mytsdb"]["median_s"] / row["prometheus"]["median_s"], 3)
@@ -474,13 +492,15 @@ def time_queries(cfg: QueryConfig, m: Target, p: Target, start_s: int, end_s: in
             row["series_match"] = row["mytsdb"]["series"] == row["prometheus"]["series"]
             c = row["check"]
             print(f"  {name:<19} MyTSDB {row['mytsdb']['median_s'] * 1e3:8.0f} ms {row['mytsdb']['cpu_s']:5.2f} CPU-s "
+                  f"(user {row['mytsdb']['user_cpu_s']:.2f}, {row['mytsdb']['minor_faults'] / 1e3:.0f}k faults) "
                   f"({row['mytsdb']['peak_rss_mb']:6.0f} MB)  Prometheus {row['prometheus']['median_s'] * 1e3:7.0f} ms "
                   f"{row['prometheus']['cpu_s']:5.2f} CPU-s "
                   f"({row['prometheus']['peak_rss_mb']:5.0f} MB)  ratio {row['ratio']:5.2f}  series "
                   f"{c['series'][0]}/{c['series'][1]}, {c['points_differing']} of {c['points_compared']:,} points "
                   f"differ (max rel {c['max_rel_diff']:.1e}), {c['points_only_in_one']} points and "
                   f"{c['series_only_in_one']} series in one only, "
-                  f"{c['edge_points_differing']} at the data's start", flush=True)
+                  f"{c['edge_points_differing']} at the data's start; other processes {row['other_cpu_cores']:.2f} cores",
+                  flush=True)
             out.append(row)
     return out
 

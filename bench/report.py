@@ -152,6 +152,8 @@ def markdown(results: dict) -> str:
             f"MyTSDB read {mp['bucket_samples'] / 1e6:.1f}M samples from {mp['files']} Parquet files in the "
             f"bucket ({mp['head_samples']:,} in the head); Prometheus {pp['blocks']} blocks "
             f"({pp['block_samples'] / 1e6:.1f}M samples) + a {pp['head_hours']:.1f} h head. "
+            f"Other processes kept up to {max(q['other_cpu_cores'] for q in r['queries']):.2f} cores busy "
+            f"during the query runs. "
             + ("Both answered every query with the same series and values"
                if not bad else f"**Answers differ** on: {', '.join(bad)} (examples in latest.json)")
             + " (outside the first 1 h 5 m, where Prometheus 2 and 3 extrapolate `rate` differently).")

@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     t0 = time.monotonic()
-    print(f"MyTSDB bench: {', '.join(cfg.sections)}; {cfg.samples:,} samples, {cfg.concurrency} connections",
-          flush=True)
+    sized = f"{cfg.samples:,} samples, " if {"ingest", "memory"} & set(cfg.sections) else ""
+    print(f"MyTSDB bench: {', '.join(cfg.sections)}; {sized}{cfg.concurrency} connections", flush=True)
     results: dict = {"machine": report.machine(ensure_prometheus())}
     print(f"  {results['machine']['prometheus']}; {results['machine']['nproc']} CPUs, {results['machine']['cpu']}",
           flush=True)
