@@ -157,6 +157,12 @@ def markdown(results: dict) -> str:
             + ("Both answered every query with the same series and values"
                if not bad else f"**Answers differ** on: {', '.join(bad)} (examples in latest.json)")
             + " (outside the first 1 h 5 m, where Prometheus 2 and 3 extrapolate `rate` differently).")
+        best = ", ".join(f"{q['name']} {q['mytsdb']['min_s'] / q['prometheus']['min_s']:.2f}" for q in r["queries"])
+        user = ", ".join(f"{q['name']} {q['mytsdb']['user_cpu_s']:.2f}/{q['prometheus']['cpu_s']:.2f}"
+                         for q in r["queries"] if "user_cpu_s" in q["mytsdb"])
+        notes.append(f"Query spread: best-of-{c['runs']} ratios {best}. Server CPU-s per query, MyTSDB user time / "
+                     f"Prometheus user + system: {user}; MyTSDB's system time (page faults on fresh memory, "
+                     "costly on this VM, whose balloon reports freed memory to the host) is most of its spread.")
     for section, err in results.get("errors", {}).items():
         lines.append(f"| {section} | failed: {err} | | | |")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
