@@ -43,14 +43,12 @@ import json
 import math
 import os
 import pstats
-import shutil
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from itertools import product
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import cramjam
 import httpx
@@ -295,25 +293,6 @@ def _configure_mytsdb(cfg: QueryConfig) -> Callable[[Target], None]:
 def _configure_prometheus(t: Target) -> None:
     conf = {"global": {"scrape_interval": "15s"}, "storage": {"tsdb": {"out_of_order_time_window": "100y"}}}
     (t.workdir / "prometheus.yml").write_text(yaml.safe_dump(conf))
-
-
-@contextlib.contextmanager
-def _running(kind: str, configure: Callable[[Target], None]) -> Iterator[Target]:
-    """`targets.running` with our own config files; always killed and removed."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-query-{kind}-", dir=os.environ.get("MYTSDB_BENCH_TMP")))
-    target: Target | None = None
-    try:
-        target = targets.mytsdb(workdir) if kind == "mytsdb" else targets.prometheus(workdir)
-        configure(target)
-        yield target.start()
-    except BaseException:
-        if target is not None:
-            print(f"  {kind} log tail:\n{target.log_tail()}", flush=True)
-        raise
-    finally:
-        if target is not None:
-            target.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _reset_peak(t: Target) -> None:
@@ -588,9 +567,9 @@ def run(cfg: QueryConfig, out_dir: Path | None = None) -> dict:
                                "query_start": start_s, "query_end": end_s,
                                "query_points": (end_s - start_s) // cfg.query_step_s + 1}}
     with contextlib.ExitStack() as stack:
-        m = stack.enter_context(_running("mytsdb", _configure_mytsdb(cfg)))
+        m = stack.enter_context(targets.running("mytsdb", _configure_mytsdb(cfg)))
         result["mytsdb_load"] = load("mytsdb", m, feed, cfg.concurrency)
-        p = stack.enter_context(_running("prometheus", _configure_prometheus))
+        p = stack.enter_context(targets.running("prometheus", _configure_prometheus))
         result["prometheus_load"] = load("prometheus", p, feed, cfg.concurrency)
         del feed
         for t in (m, p):

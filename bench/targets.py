@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 import yaml
@@ -195,14 +195,16 @@ def prometheus(workdir: Path) -> Target:
 
 
 @contextlib.contextmanager
-def running(kind: str, **kwargs) -> Iterator[Target]:
+def running(kind: str, configure: Callable[[Target], None] | None = None, **kwargs) -> Iterator[Target]:
     """Start `kind` ("mytsdb" or "prometheus") in a fresh temp dir; always clean up. The
     server is killed at the end: the dir is thrown away, so a shutdown flush would only
-    cost time."""
+    cost time. `configure(target)` may rewrite its config files before it starts."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir=os.environ.get("MYTSDB_BENCH_TMP")))
     target: Target | None = None
     try:
         target = (mytsdb if kind == "mytsdb" else prometheus)(workdir, **kwargs)
+        if configure is not None:
+            configure(target)
         yield target.start()
     except BaseException:
         if target is not None:

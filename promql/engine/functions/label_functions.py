@@ -83,24 +83,8 @@ def label_replace(ev: "Evaluator", call: Call, ts: np.ndarray) -> Value:
         raise execution_error(f"invalid regular expression in label_replace(): {exc}") from None
     if not _valid_name(dst, ev.v2):
         raise execution_error(f"invalid destination label name in label_replace(): {dst}")
-    labels = []
-    drops = vec.drops().copy()
-    for i, lb in enumerate(vec.labels):  # per series
-        m = pattern.match(lb.get(src, ""))
-        if m is None:
-            labels.append(lb)
-            continue
-        new = dict(lb)
-        value = expand(repl, m)
-        if value:
-            new[dst] = value
-        else:
-            new.pop(dst, None)
-        if dst == NAME:
-            drops[i] = False
-        labels.append(new)
-    out = replace(vec, labels=labels, drop_name=None if ev.v2 else drops, order=None)
-    return merge_same_labels(out)
+    matches = [pattern.match(lb.get(src, "")) for lb in vec.labels]  # per series
+    return _set_label(ev, vec, dst, [None if m is None else expand(repl, m) for m in matches])
 
 
 def label_join(ev: "Evaluator", call: Call, ts: np.ndarray) -> Value:
@@ -112,10 +96,18 @@ def label_join(ev: "Evaluator", call: Call, ts: np.ndarray) -> Value:
     for s in srcs:
         if not _valid_name(s, ev.v2):
             raise execution_error(f"invalid source label name in label_join(): {s}")
+    return _set_label(ev, vec, dst, [sep.join(lb.get(s, "") for s in srcs) for lb in vec.labels])
+
+
+def _set_label(ev: "Evaluator", vec, dst: str, values: list[str | None]) -> Value:
+    """Set label `dst` of each series to its value (an empty value removes the label; None
+    leaves the series untouched), then merge series that became identical."""
     labels = []
     drops = vec.drops().copy()
-    for i, lb in enumerate(vec.labels):  # per series
-        value = sep.join(lb.get(s, "") for s in srcs)
+    for i, (lb, value) in enumerate(zip(vec.labels, values)):  # per series
+        if value is None:
+            labels.append(lb)
+            continue
         new = dict(lb)
         if value:
             new[dst] = value
