@@ -52,6 +52,15 @@ class DistributorConfig:
         "Largest accepted remote-write body, compressed and decompressed (bytes); larger gets 413.",
         "bytes",
     )
+    remote_timeout: int = _opt(
+        2_000, "How long the distributor waits for ingesters to answer a push (Mimir's default).", "duration")
+    ha_tracker_enabled: bool = _opt(
+        False, "Deduplicate HA Prometheus pairs on `limits.ha_cluster_label` / `limits.ha_replica_label`; "
+        "the elected replica per cluster is kept in the ring's KV store (etcd when distributed).")
+    ha_tracker_update_timeout: int = _opt(
+        15_000, "Refresh the elected replica's timestamp in the KV store at most this often.", "duration")
+    ha_tracker_failover_timeout: int = _opt(
+        30_000, "Fail over to another replica once the elected one has sent nothing for this long.", "duration")
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,12 @@ class QuerierConfig:
         50_000_000,
         "Most samples one query may hold in memory at once; over it: 422 `execution`.",
     )
+    query_ingesters_within: int = _opt(
+        13 * 3_600_000,
+        "Queries reach ingesters only for the part of their range newer than this (distributed mode); ingesters "
+        "keep their own flushed files queryable for as long.",
+        "duration",
+    )
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,36 @@ class PromQLConfig:
         "How far back an instant selector looks for a sample; a request's `lookback_delta` parameter overrides it.",
         "duration",
     )
+
+
+@dataclass(frozen=True)
+class RingConfig:
+    """The hash rings (ingesters, store gateways, compactors, distributors), with Mimir's defaults."""
+
+    kvstore: str = _opt(
+        "memory", "Where ring state lives: `memory` (one process, `all` mode) or `etcd` (distributed mode).",
+        "choice", ("memory", "etcd"))
+    etcd_endpoints: str = _opt("127.0.0.1:2379", "Comma-separated etcd client endpoints (`host:port`).")
+    etcd_dial_timeout: int = _opt(2_000, "Timeout of each etcd request.", "duration")
+    prefix: str = _opt("mytsdb/", "Key prefix of ring state in the KV store.")
+    heartbeat_period: int = _opt(15_000, "How often an instance refreshes its heartbeat.", "duration")
+    heartbeat_timeout: int = _opt(60_000, "An instance without a heartbeat for this long is unhealthy.", "duration")
+    poll_period: int = _opt(1_000, "How often a process re-reads the rings from the KV store.", "duration")
+    num_tokens: int = _opt(128, "Tokens per instance.")
+    replication_factor: int = _opt(3, "Ingesters that receive each series; writes succeed at a quorum (RF/2+1).")
+    instance_addr: str = _opt("", "Address other processes use to reach this one. Empty: `server.listen_address`.")
+
+
+@dataclass(frozen=True)
+class StoreGatewayConfig:
+    replication_factor: int = _opt(
+        2, "Store gateways that own each Parquet file; the querier fails over between them.")
+    cache_dir: str = _opt("", "Local disk cache of Parquet byte ranges. Empty: `<data_dir>/store-gateway-cache`.")
+    cache_max_bytes: int = _opt(1024 ** 3, "Bound of the disk cache (bytes); least recently used ranges go first.",
+                                "bytes")
+    manifest_refresh: int = _opt(
+        10_000, "How long a tenant's manifest is reused before it is re-read (an unknown file forces a re-read).",
+        "duration")
 
 
 @dataclass(frozen=True)
@@ -142,6 +187,10 @@ class Limits:
         "0: unlimited.",
         "duration",
     )
+    accept_ha_samples: bool = _opt(
+        False, "With `distributor.ha_tracker_enabled`: keep only the elected replica's samples of each HA cluster.")
+    ha_cluster_label: str = _opt("cluster", "Label naming an HA Prometheus pair.")
+    ha_replica_label: str = _opt("__replica__", "Label naming the replica within the pair; dropped before storage.")
 
 
 @dataclass(frozen=True)
@@ -153,8 +202,9 @@ class Config:
     distributor: DistributorConfig = _section(DistributorConfig, "Write-path request handling.")
     ingester: IngesterConfig = _section(IngesterConfig, "WAL, head and flush.")
     querier: QuerierConfig = _section(QuerierConfig, "PromQL query execution.")
+    store_gateway: StoreGatewayConfig = _section(StoreGatewayConfig, "Store gateways (distributed mode).")
     compactor: EmptySection = _section(EmptySection, "Compaction (filled by later features).")
-    ring: EmptySection = _section(EmptySection, "Hash ring (filled by later features).")
+    ring: RingConfig = _section(RingConfig, "Hash rings and their KV store.")
     promql: PromQLConfig = _section(PromQLConfig, "PromQL semantics.")
     limits: Limits = _section(Limits, "Default per-tenant limits.")
     overrides: dict[str, dict[str, Any]] = _opt({}, "Per-tenant limits: `{<tenant>: {<limit>: value}}`.", "overrides")
@@ -162,6 +212,10 @@ class Config:
     @property
     def wal_dir(self) -> Path:
         return Path(self.ingester.wal_dir or Path(self.data_dir) / "wal")
+
+    @property
+    def store_gateway_cache_dir(self) -> Path:
+        return Path(self.store_gateway.cache_dir or Path(self.data_dir) / "store-gateway-cache")
 
     def limits_for(self, tenant: Tenant) -> Limits:
         """The tenant's limits: the defaults with its overrides applied."""
@@ -307,6 +361,14 @@ def _check(obj: Any, path: str) -> None:
         for name in ("timeout", "max_samples"):
             if getattr(obj, name) <= 0:
                 raise bad(name, "must be positive")
+    elif isinstance(obj, RingConfig):
+        for name in ("heartbeat_period", "heartbeat_timeout", "poll_period", "num_tokens", "replication_factor",
+                     "etcd_dial_timeout"):
+            if getattr(obj, name) <= 0:
+                raise bad(name, "must be positive")
+    elif isinstance(obj, StoreGatewayConfig):
+        if obj.replication_factor <= 0:
+            raise bad("replication_factor", "must be positive")
     elif isinstance(obj, PromQLConfig):
         if obj.lookback_delta <= 0:
             raise bad("lookback_delta", "must be positive")

@@ -23,13 +23,16 @@ class SeriesSet:
     Series `i` has labels `labels[i]` (a dict including `__name__`) and samples
     `timestamps[offsets[i]:offsets[i+1]]` / `values[...]`, strictly increasing in time.
     Values are bit-exact: stale markers (NaN with bits 0x7ff0000000000002) included.
-    Series are in no particular order.
+    Series are in no particular order. `series_ids` (uint64, Prometheus' labels hash)
+    is given by storage so that sets from several replicas can be merged; the engine
+    does not need it.
     """
 
     labels: list[dict[str, str]]
     offsets: np.ndarray     # int64[n + 1]
     timestamps: np.ndarray  # int64 ms
     values: np.ndarray      # float64
+    series_ids: np.ndarray | None = None  # uint64[n]
 
     @property
     def n_series(self) -> int:
@@ -37,7 +40,7 @@ class SeriesSet:
 
     @classmethod
     def empty(cls) -> "SeriesSet":
-        return cls([], np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+        return cls([], np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.uint64))
 
 
 class SampleSource(Protocol):

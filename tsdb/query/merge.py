@@ -60,7 +60,7 @@ def merge(parts: list[Part], ids: np.ndarray, labels: pa.MapArray) -> SeriesSet:
     present = np.searchsorted(ids, run_sid[new_series])
     label_dicts = [dict(pairs) for pairs in labels.take(pa.array(present)).to_pylist()]  # per series, not sample
     return SeriesSet(label_dicts, offsets, np.ascontiguousarray(ts_s, np.int64),
-                     np.ascontiguousarray(values_s, np.float64))
+                     np.ascontiguousarray(values_s, np.float64), run_sid[new_series].astype(np.uint64))
 
 
 def _runs(sid: np.ndarray, ts: np.ndarray, part_start: np.ndarray

@@ -34,7 +34,7 @@ S3FileSystem (`pre_buffer`) reading the same row groups took about as long for t
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +47,7 @@ from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.layout.columns import METRIC_NAME_LABEL
 from tsdb.layout.paths import data_prefix
-from tsdb.manifest import FileEntry
+from tsdb.manifest import FileEntry, Manifest
 from tsdb.query.errors import too_many_series
 from tsdb.query.layout import FileLayout, LayoutCache
 from tsdb.query.merge import Part, merge
@@ -91,16 +91,24 @@ class SelectTrace:
     samples: int = 0
 
 
+FileFilter = Callable[[Manifest], Sequence[FileEntry]]
+
+
 class StorageSource:
     """`SampleSource` for one tenant. Cheap to build per query; pass a process-wide
-    `LayoutCache` as `layouts` so Parquet footers are fetched once per file."""
+    `LayoutCache` as `layouts` so Parquet footers are fetched once per file.
+
+    `services` needs `bucket`, `manifests`, `reader.sidecars`, and `ingester` when
+    `read_head`. `files` narrows the manifest to the files this source may read (a store
+    gateway's share, an ingester's own recent flushes)."""
 
     def __init__(self, services: Services, tenant: Tenant, max_series: int = 0, *,
-                 layouts: LayoutCache | None = None, read_head: bool = True) -> None:
+                 layouts: LayoutCache | None = None, read_head: bool = True, files: FileFilter | None = None) -> None:
         self.services = services
         self.tenant = tenant
         self.max_series = max_series
         self.read_head = read_head
+        self.files = files
         self.reader = ParquetReader(services.bucket, layouts if layouts is not None else LayoutCache())
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
@@ -110,8 +118,9 @@ class StorageSource:
                       trace: SelectTrace | None) -> SeriesSet:
         snapshot = self.services.ingester.snapshot(self.tenant) if self.read_head else None
         manifest = self.services.manifests.load(self.tenant)  # after the head: visibility rule
+        entries = list(manifest.files if self.files is None else self.files(manifest))
         head = match_head(snapshot, matchers, start_ms, end_ms)
-        matches = [self._match_file(e, matchers, start_ms, end_ms) for e in manifest.files]
+        matches = [self._match_file(e, matchers, start_ms, end_ms) for e in entries]
         ids, labels = _series_table(head, matches)
         if trace is not None:
             trace.matched_series = len(ids)
@@ -135,7 +144,7 @@ class StorageSource:
         if trace is not None:
             trace.head_read = self.read_head
             trace.head_series, trace.head_samples = len(head.ids), len(head.timestamps)
-            trace.files = [traces[e.path] for e in manifest.files]
+            trace.files = [traces[e.path] for e in entries]
             trace.series, trace.samples = result.n_series, len(result.timestamps)
         return result
 
