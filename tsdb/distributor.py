@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import cramjam
 import numpy as np
@@ -17,11 +18,12 @@ import pyarrow as pa
 
 from tsdb import admission
 from tsdb.config import Config, Limits
-from tsdb.ingester import Ingester, SeriesBatch
+from tsdb.ingester import SeriesBatch
 from tsdb.metrics import Metrics
 from tsdb.ratelimit import RateLimiter
 from tsdb.remote_write.decode import DecodeError, SeriesLimits, decode_write_request
 from tsdb.remote_write.errors import format_labels, format_series_error
+from tsdb.replication import IngestTarget, ReplicationError
 from tsdb.tenancy import Tenant
 from tsdb.units import format_duration_ms
 
@@ -35,16 +37,22 @@ _SAMPLE_REASONS = {admission.OUT_OF_ORDER: "sample_out_of_order", admission.DUPL
 
 @dataclass(frozen=True)
 class PushOutcome:
-    status: int          # 204, 400, 413, 429 (5xx are raised, not returned)
+    status: int          # 204, 400, 413, 429; 500 when replication misses its quorum
     message: str = ""
     accepted: int = 0
 
 
 class Distributor:
-    def __init__(self, cfg: Config, ingester: Ingester, metrics: Metrics) -> None:
+    """`target` is the process's own ingester in `all` mode, the replicated gRPC path in
+    distributed mode. `distributors()` counts the healthy distributors: the tenant's
+    global ingestion rate is divided among them, as Mimir's global strategy does."""
+
+    def __init__(self, cfg: Config, target: IngestTarget, metrics: Metrics,
+                 distributors: Callable[[], int] = lambda: 1) -> None:
         self.cfg = cfg
-        self.ingester = ingester
+        self.target = target
         self.metrics = metrics
+        self.distributors = distributors
         self.rate_limiter = RateLimiter()
 
     def push(self, tenant: Tenant, body: bytes) -> PushOutcome:
@@ -95,16 +103,19 @@ class Distributor:
             keep &= ~future
 
         n_valid = int(keep.sum())
-        if not self.rate_limiter.allow(tenant.id, n_valid + len(decoded.metadata), limits.ingestion_rate,
+        local_rate = limits.ingestion_rate / max(1, self.distributors())
+        if not self.rate_limiter.allow(tenant.id, n_valid + len(decoded.metadata), local_rate,
                                        limits.ingestion_burst_size):
             self.metrics.discarded_samples.labels(tenant.id, "rate_limited").inc(n_valid)
             return PushOutcome(429, _rate_limited(limits))
 
-        self.ingester.record_metadata(tenant, decoded.metadata)
         accepted = 0
+        batch, valid_series = _valid_batch(decoded, sample_series, keep)
+        try:
+            result = self.target.push(tenant, batch, decoded.metadata)
+        except ReplicationError as e:
+            return PushOutcome(500, str(e))
         if n_valid:
-            batch, valid_series = _valid_batch(decoded, sample_series, keep)
-            result = self.ingester.append(tenant, batch)
             accepted = result.accepted
             self.metrics.ingested_samples.labels(tenant.id).inc(accepted)
             for code, n in result.rejected_by_code.items():

@@ -10,6 +10,7 @@ from tsdb.manifest import ManifestStore
 from tsdb.metrics import Metrics
 from tsdb.query.layout import LayoutCache
 from tsdb.reader import SeriesReader
+from tsdb.replication import LocalIngester
 from tsdb.storage.bucket import Bucket, open_bucket
 
 
@@ -29,7 +30,7 @@ class Services:
         metrics = Metrics()
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
-        return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, ingester, metrics),
+        return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, LocalIngester(ingester), metrics),
                    SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
 
     def start(self) -> None:

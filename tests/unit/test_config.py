@@ -51,7 +51,7 @@ def test_durations_sizes_and_overrides():
     ({"promql": {"lookback_delta": "0s"}}, "invalid value for 'promql.lookback_delta'"),
     ({"querier": {"timeout": "0s"}}, "invalid value for 'querier.timeout'"),
     ({"querier": {"max_samples": 0}}, "invalid value for 'querier.max_samples'"),
-    ({"querier": {"query_ingesters_within": "13h"}}, "unknown key 'querier.query_ingesters_within'"),
+    ({"querier": {"query_ingester_within": "13h"}}, "unknown key 'querier.query_ingester_within'"),
     ({"limits": {"max_fetched_series_per_query": -1}}, "invalid value for 'limits.max_fetched_series_per_query'"),
     ({"limits": {"max_total_query_length": "a week"}}, "invalid value for 'limits.max_total_query_length'"),
 ])

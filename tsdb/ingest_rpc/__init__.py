@@ -1,0 +1,1 @@
+"""`IngestService.Push`: the gRPC hop from distributors to ingesters (DESIGN §6)."""

@@ -1,0 +1,44 @@
+"""The distributor's side of `IngestService.Push`: one channel per ingester, reused."""
+from __future__ import annotations
+
+import threading
+
+import grpc
+
+from schemas.ingest import ingest_pb2, ingest_pb2_grpc
+from tsdb.ingest_rpc.server import MAX_MESSAGE_BYTES, TENANT_KEY
+from tsdb.tenancy import Tenant
+
+
+class IngesterClients:
+    """gRPC stubs by address. Channels reconnect on their own, so a restarted ingester
+    at the same address is reached again without any bookkeeping here."""
+
+    def __init__(self) -> None:
+        self._stubs: dict[str, tuple[grpc.Channel, ingest_pb2_grpc.IngestServiceStub]] = {}
+        self._lock = threading.Lock()
+
+    def stub(self, addr: str) -> ingest_pb2_grpc.IngestServiceStub:
+        with self._lock:
+            entry = self._stubs.get(addr)
+            if entry is None:
+                channel = grpc.insecure_channel(addr, options=[
+                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                    # Fail fast while an ingester is down instead of queueing behind reconnects.
+                    ("grpc.initial_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ])
+                entry = (channel, ingest_pb2_grpc.IngestServiceStub(channel))
+                self._stubs[addr] = entry
+            return entry[1]
+
+    def push_async(self, addr: str, tenant: Tenant, request: ingest_pb2.PushRequest, timeout_s: float) -> grpc.Future:
+        """Start a push; the future's `result()` is a PushResponse or raises grpc.RpcError."""
+        return self.stub(addr).Push.future(request, timeout=timeout_s, metadata=((TENANT_KEY, tenant.id),))
+
+    def close(self) -> None:
+        with self._lock:
+            for channel, _ in self._stubs.values():
+                channel.close()
+            self._stubs.clear()
