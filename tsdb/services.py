@@ -1,7 +1,8 @@
 """Wiring of the library objects that one process runs (`all` mode: every component)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from tsdb.config import Config
 from tsdb.distributor import Distributor
@@ -24,6 +25,7 @@ class Services:
     distributor: Distributor
     reader: SeriesReader
     layouts: LayoutCache  # parsed Parquet footers, shared by every query of the process
+    extra_routes: list[Callable[[Any], None]] = field(default_factory=list)  # e.g. the ring pages
 
     @classmethod
     def build(cls, cfg: Config, instance_id: str = "ingester-1") -> "Services":

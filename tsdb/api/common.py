@@ -76,6 +76,11 @@ async def run_for_tenant(request: Request, multitenancy_enabled: bool,
         return await run_in_threadpool(work, tenant, p)
     except APIError as e:
         return error_response(e)
+    except Exception as e:  # a storage error of the API's shape (e.g. the querier's `unavailable`)
+        error_type = getattr(e, "error_type", None)
+        if isinstance(error_type, str) and error_type in ERROR_STATUS:
+            return error_response(APIError(error_type, getattr(e, "message", None) or str(e)))
+        raise
 
 
 def tenant_error_response(err: TenantError) -> Response:

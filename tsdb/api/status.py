@@ -12,13 +12,14 @@ import importlib.metadata
 import platform
 import re
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from tsdb.api.common import run_for_tenant, APIError, first, json_response
 from tsdb.api.format import go_json, success_body
+from tsdb.config import Config
 from tsdb.tenancy import Tenant
 
 PROMETHEUS_VERSION = MappingProxyType({"v3": "3.0.0", "v2": "2.55.0"})
@@ -47,15 +48,13 @@ def _int_param(p: dict[str, list[str]], name: str) -> int:
     return int(text)
 
 
-def metadata(services: Any, tenant: Tenant, p: dict[str, list[str]]) -> dict[str, list[dict[str, str]]]:
+def metadata(entries: dict[str, Any], p: dict[str, list[str]]) -> dict[str, list[dict[str, str]]]:
     """Prometheus' shape: `{metric: [{type, help, unit}]}`, names sorted. One entry per
     metric is kept (the newest), so `limit_per_metric` only needs validating; `limit`
     counts metrics, and 0 answers `{}` as Prometheus does."""
     limit = _int_param(p, "limit")
     _int_param(p, "limit_per_metric")
     metric = first(p, "metric")
-    db = services.ingester.existing(tenant)
-    entries = dict(db.metadata) if db is not None else {}
     names = [metric] if metric else sorted(entries)
     out: dict[str, list[dict[str, str]]] = {}
     for name in names:
@@ -67,15 +66,17 @@ def metadata(services: Any, tenant: Tenant, p: dict[str, list[str]]) -> dict[str
     return out
 
 
-def make_status_handlers(services: Any):
-    mt = services.cfg.multitenancy_enabled
-    info_body = success_body(go_json(build_info(services.cfg.promql.compat)))
+def make_status_handlers(cfg: Config, metadata_of: Callable[[Tenant], dict[str, Any]]):
+    """`metadata_of(tenant)`: the tenant's metric metadata, `{name: MetricMetadata}` (from
+    the head in `all` mode, from the ingesters in distributed mode)."""
+    mt = cfg.multitenancy_enabled
+    info_body = success_body(go_json(build_info(cfg.promql.compat)))
 
     async def buildinfo(_: Request) -> Response:
         return json_response(info_body)
 
     async def metric_metadata(request: Request) -> Response:
         return await run_for_tenant(
-            request, mt, lambda tenant, p: json_response(success_body(go_json(metadata(services, tenant, p)))))
+            request, mt, lambda tenant, p: json_response(success_body(go_json(metadata(metadata_of(tenant), p)))))
 
     return buildinfo, metric_metadata

@@ -29,8 +29,9 @@ class Part:
     values: np.ndarray      # float64
 
 
-def merge(parts: list[Part], ids: np.ndarray, labels: pa.MapArray) -> SeriesSet:
-    """`ids`: sorted distinct series ids covering every part's rows; `labels` aligned."""
+def merge(parts: list[Part], ids: np.ndarray, labels: pa.MapArray | list[dict[str, str]]) -> SeriesSet:
+    """`ids`: sorted distinct series ids covering every part's rows; `labels` aligned
+    (a map array, or label dicts)."""
     parts = [p for p in parts if len(p.timestamps)]
     if not parts:
         return SeriesSet.empty()
@@ -58,7 +59,10 @@ def merge(parts: list[Part], ids: np.ndarray, labels: pa.MapArray) -> SeriesSet:
     run_end = np.cumsum(run_len)
     offsets = np.r_[0, run_end[np.r_[new_series[1:], True]]].astype(np.int64)
     present = np.searchsorted(ids, run_sid[new_series])
-    label_dicts = [dict(pairs) for pairs in labels.take(pa.array(present)).to_pylist()]  # per series, not sample
+    if isinstance(labels, list):
+        label_dicts = [labels[i] for i in present]
+    else:
+        label_dicts = [dict(pairs) for pairs in labels.take(pa.array(present)).to_pylist()]  # per series, not sample
     return SeriesSet(label_dicts, offsets, np.ascontiguousarray(ts_s, np.int64),
                      np.ascontiguousarray(values_s, np.float64), run_sid[new_series].astype(np.uint64))
 
@@ -104,3 +108,31 @@ def _dedup_order(sid: np.ndarray, ts: np.ndarray, part_start: np.ndarray) -> np.
     s, t = sid[order], ts[order]
     last = np.r_[(s[1:] != s[:-1]) | (t[1:] != t[:-1]), True]
     return order[last]
+
+
+def merge_sets(sets: list[SeriesSet]) -> SeriesSet:
+    """Merge series sets from several replicas or stores, in ascending write priority,
+    with the duplicate rule. Sets that are identical to an earlier one (RF replicas of
+    the same head) are dropped first: an O(n) comparison instead of a sort."""
+    unique: list[SeriesSet] = []
+    for s in sets:
+        if len(s.timestamps) == 0:
+            continue
+        if s.series_ids is None:
+            raise ValueError("merging series sets needs their series ids")
+        unique = [u for u in unique if not _same(u, s)] + [s]
+    if not unique:
+        return SeriesSet.empty()
+    if len(unique) == 1:
+        return unique[0]
+    all_ids = np.concatenate([s.series_ids for s in unique])
+    ids, first = np.unique(all_ids, return_index=True)
+    all_labels = [d for s in unique for d in s.labels]
+    parts = [Part(np.repeat(s.series_ids, np.diff(s.offsets)), s.timestamps, s.values) for s in unique]
+    return merge(parts, ids, [all_labels[i] for i in first])
+
+
+def _same(a: SeriesSet, b: SeriesSet) -> bool:
+    return (len(a.timestamps) == len(b.timestamps) and np.array_equal(a.series_ids, b.series_ids)
+            and np.array_equal(a.offsets, b.offsets) and np.array_equal(a.timestamps, b.timestamps)
+            and np.array_equal(a.values.view(np.uint64), b.values.view(np.uint64)))
