@@ -1,6 +1,8 @@
 """The `mytsdb` command.
 
     mytsdb all [--config FILE] [--data-dir DIR] [--http-port N] [--grpc-port N] [--flight-port N]
+    mytsdb distributor|ingester|store-gateway|querier|compactor [all's flags] [--instance-id ID]
+                                       one service of distributed mode (ring KV: `ring.kvstore: etcd`)
     mytsdb config [--config FILE]      print the effective configuration as YAML
     mytsdb explain [--config FILE] [--data-dir DIR] --tenant T [--start T] [--end T] EXPR
                                        how storage answers each selector (bucket only, no head)
@@ -11,6 +13,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import logging
+import socket
 import sys
 import time
 
@@ -38,10 +41,23 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, {k: v for k, v in flags.items() if v is not None})
 
 
+ROLE_HELP = {
+    "distributor": "distributed mode: receive remote write, replicate to ingesters over gRPC",
+    "ingester": "distributed mode: WAL + head, flush Parquet, serve recent data over Flight",
+    "store-gateway": "distributed mode: serve the bucket's Parquet files over Flight",
+    "querier": "distributed mode: the Prometheus API, fanning out to ingesters and store gateways",
+    "compactor": "distributed mode: compaction (joins the compactor ring)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mytsdb", description="MyTSDB: a Prometheus-compatible lakehouse TSDB")
     sub = parser.add_subparsers(dest="command", required=True)
     _common_flags(sub.add_parser("all", help="run every component in one process"))
+    for role, text in ROLE_HELP.items():
+        p = sub.add_parser(role, help=text)
+        _common_flags(p)
+        p.add_argument("--instance-id", metavar="ID", help="this instance's ID in the ring (default: ROLE-HOSTNAME)")
     _common_flags(sub.add_parser("config", help="print the effective configuration"))
     _explain_flags(sub.add_parser("explain", help="show the files, row groups and samples each selector of a "
                                                    "PromQL expression reads (from the bucket; the head is not read)"))
@@ -111,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "all":
         from tsdb.server import run_all
         return run_all(cfg)
+    if args.command in ROLE_HELP:
+        from tsdb.server import run_role
+        return run_role(cfg, args.command, args.instance_id or f"{args.command}-{socket.gethostname()}")
     return 1
 
 

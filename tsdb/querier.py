@@ -31,7 +31,7 @@ from flight.errors import BackendUnavailable
 from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.config import Config
-from tsdb.ingester import MetricMetadata
+from tsdb.ingester import IN_ORDER_WINDOW_MS, MetricMetadata
 from tsdb.query.errors import too_many_series
 from tsdb.query.merge import merge_sets
 from tsdb.ring import InstanceDesc, Ring, RingWatcher
@@ -101,7 +101,7 @@ class Querier:
         """Run `call(client, files, start, end)` on the ingesters (files=None) and the
         store gateways (their share of the files); returns (ingester answers, gateway
         answers), each in a deterministic order (ascending write priority)."""
-        ingester_jobs = self._ingester_jobs(start_ms, end_ms)
+        needed, ingester_jobs = self._ingester_jobs(tenant, start_ms, end_ms)
         ingester_futures = [(inst, self._pool.submit(call, self.clients.get(inst.flight_addr), None, lo, hi))
                             for inst, lo, hi in ingester_jobs]
         gateway_answers = self._gateway_answers(tenant, start_ms, end_ms, call)
@@ -115,19 +115,25 @@ class Querier:
         unhealthy = [i.id for i in ring.instances if not ring.healthy(i, allow_leaving=True)]
         rf = min(self.cfg.ring.replication_factor, len(ring.instances))
         max_errors = rf - (rf // 2 + 1)
-        if ingester_jobs and len(failures) + len(unhealthy) > max_errors:
+        if needed and (len(failures) + len(unhealthy) > max_errors or not ring.instances):
             raise QueryUnavailable(
                 f"too many unhealthy ingesters: {len(failures) + len(unhealthy)} failed or unhealthy, at most "
                 f"{max_errors} tolerated with replication factor {rf} ("
                 + "; ".join(failures + [f"{i}: unhealthy" for i in unhealthy]) + ")")
         return answers, gateway_answers
 
-    def _ingester_jobs(self, start_ms: int, end_ms: int) -> list[tuple[InstanceDesc, int, int]]:
-        lo = max(start_ms, int(self.clock() * 1000) - self.cfg.querier.query_ingesters_within)
+    def _ingester_jobs(self, tenant: Tenant, start_ms: int, end_ms: int
+                       ) -> tuple[bool, list[tuple[InstanceDesc, int, int]]]:
+        """Ingesters are asked for what their heads and recent flushes can hold: the last
+        `query_ingesters_within`, or further back when the tenant's out-of-order window
+        lets older samples into the head (backfill), so no head sample is ever skipped."""
+        ooo = self.cfg.limits_for(tenant).out_of_order_time_window
+        horizon = max(self.cfg.querier.query_ingesters_within, ooo + IN_ORDER_WINDOW_MS)
+        lo = max(start_ms, int(self.clock() * 1000) - horizon)
         if end_ms < lo:
-            return []
+            return False, []
         ring = self.ingesters.ring()
-        return [(inst, lo, end_ms) for inst in ring.instances if ring.healthy(inst, allow_leaving=True)]
+        return True, [(inst, lo, end_ms) for inst in ring.instances if ring.healthy(inst, allow_leaving=True)]
 
     def _gateway_answers(self, tenant: Tenant, start_ms: int, end_ms: int,
                          call: Callable[[QueryClient, list[str] | None, int, int], Any]) -> list[Any]:

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import uvicorn
 
-from tsdb.api.app import create_app
+from tsdb.api.app import create_app, create_role_app
 from tsdb.config import Config
 from tsdb.services import Services
 
@@ -36,7 +36,20 @@ def run_all(cfg: Config) -> int:
     """`mytsdb all`: every component in one process. Returns the exit code."""
     services = Services.build(cfg)
     log.info("bucket: %s; WAL: %s", services.bucket.describe(), cfg.wal_dir)
-    app = create_app(services)
+    return _serve(cfg, create_app(services))
+
+
+def run_role(cfg: Config, role_name: str, instance_id: str) -> int:
+    """`mytsdb <role>`: one service of distributed mode. Returns the exit code."""
+    from tsdb.roles import build_role
+
+    role = build_role(role_name, cfg, instance_id)
+    log.info("%s %s: http :%d, grpc :%d, flight :%d; ring KV %s", role_name, instance_id, cfg.server.http_port,
+             cfg.server.grpc_port, cfg.server.flight_port, cfg.ring.kvstore)
+    return _serve(cfg, create_role_app(role.parts()))
+
+
+def _serve(cfg: Config, app) -> int:
     server = _Server(uvicorn.Config(
         app, host=cfg.server.listen_address, port=cfg.server.http_port, log_level="warning",
         access_log=False, lifespan="on", timeout_graceful_shutdown=30,

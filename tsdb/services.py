@@ -28,8 +28,8 @@ class Services:
     extra_routes: list[Callable[[Any], None]] = field(default_factory=list)  # e.g. the ring pages
 
     @classmethod
-    def build(cls, cfg: Config, instance_id: str = "ingester-1") -> "Services":
-        metrics = Metrics()
+    def build(cls, cfg: Config, instance_id: str = "ingester-1", metrics: Metrics | None = None) -> "Services":
+        metrics = metrics or Metrics()
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
         return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, LocalIngester(ingester), metrics),

@@ -56,6 +56,15 @@ def new_file_name(level: int) -> str:
     return f"L{level}-{time.time_ns():020d}-{os.urandom(6).hex()}"
 
 
+def file_created_ns(path: str) -> int | None:
+    """The creation time a `new_file_name` carries, or None for another name."""
+    name = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    parts = name.split("-")
+    if len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
 def data_file_path(tenant: Tenant, day: str, name: str) -> str:
     return f"{tenant.id}/data/{day}/{name}.parquet"
 
