@@ -1,3 +1,3 @@
 """Shared pytest setup: fixtures any test can use."""
 
-pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.server", "tests.fixtures.prometheus"]
+pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.server", "tests.fixtures.prometheus", "tests.fixtures.etcd"]
