@@ -12,6 +12,7 @@ from tsdb.metrics import Metrics
 from tsdb.query.layout import LayoutCache
 from tsdb.reader import SeriesReader
 from tsdb.replication import LocalIngester
+from tsdb.ring.local import SingleProcessRing
 from tsdb.storage.bucket import Bucket, open_bucket
 
 
@@ -26,17 +27,28 @@ class Services:
     reader: SeriesReader
     layouts: LayoutCache  # parsed Parquet footers, shared by every query of the process
     extra_routes: list[Callable[[Any], None]] = field(default_factory=list)  # e.g. the ring pages
+    ring: SingleProcessRing | None = None  # `all` mode's one-instance ring (pages only)
 
     @classmethod
-    def build(cls, cfg: Config, instance_id: str = "ingester-1", metrics: Metrics | None = None) -> "Services":
+    def build(cls, cfg: Config, instance_id: str = "ingester-1", metrics: Metrics | None = None,
+              with_ring: bool = False) -> "Services":
         metrics = metrics or Metrics()
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
-        return cls(cfg, metrics, bucket, ingester.manifests, ingester, Distributor(cfg, LocalIngester(ingester), metrics),
-                   SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
+        services = cls(cfg, metrics, bucket, ingester.manifests, ingester,
+                       Distributor(cfg, LocalIngester(ingester), metrics),
+                       SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
+        if with_ring:
+            services.ring = SingleProcessRing(cfg, instance_id)
+            services.extra_routes.append(services.ring.add_routes)
+        return services
 
     def start(self) -> None:
         self.ingester.start()
+        if self.ring is not None:
+            self.ring.start()
 
     def stop(self) -> None:
+        if self.ring is not None:
+            self.ring.stop()
         self.ingester.stop(flush=True)

@@ -117,3 +117,15 @@ def test_metrics_and_ready(mytsdb):
     assert 'mytsdb_ingester_flushes_total{outcome="success"} 1.0' in text
     assert "mytsdb_ingester_wal_fsync_duration_seconds_count" in text
     assert "mytsdb_ingester_flush_duration_seconds_count 1.0" in text
+
+
+def test_all_mode_ring_page(mytsdb):
+    """`all` mode shows its one ingester on Mimir's ring pages, owning the whole ring."""
+    with mytsdb.client() as c:
+        data = c.get("/ingester/ring", headers={"Accept": "application/json"}).json()
+        assert c.get("/ring", headers={"Accept": "application/json"}).json()["shards"] == data["shards"]
+        page = c.get("/ingester/ring")
+    [shard] = data["shards"]
+    assert shard["state"] == "ACTIVE" and shard["healthy"] and shard["tokens"] == 128
+    assert abs(shard["ownership"] - 100.0) < 1e-6
+    assert page.headers["content-type"].startswith("text/html") and shard["id"] in page.text
