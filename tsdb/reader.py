@@ -12,7 +12,7 @@ import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +22,11 @@ import pyarrow.parquet as pq
 from tsdb.head import SERIES_SCHEMA
 from tsdb.ingester import Ingester
 from tsdb.labelsets import label_names, label_values
-from tsdb.manifest import ManifestStore
+from tsdb.manifest import FileEntry, Manifest, ManifestStore
 from tsdb.storage.bucket import Bucket
 from tsdb.tenancy import Tenant
+
+FileFilter = Callable[[Manifest], Sequence[FileEntry]]
 
 MIN_TIME = -(2**62)
 MAX_TIME = 2**62
@@ -59,11 +61,14 @@ class SeriesReader:
         self.manifests = manifests
         self.sidecars = SidecarCache(bucket)
 
-    def series(self, tenant: Tenant, start: int = MIN_TIME, end: int = MAX_TIME) -> pa.Table:
-        """Distinct series (series_id, labels) with samples in [start, end]."""
-        parts = [self._head_series(tenant, start, end)]
+    def series(self, tenant: Tenant, start: int = MIN_TIME, end: int = MAX_TIME, *,
+               files: FileFilter | None = None, read_head: bool = True) -> pa.Table:
+        """Distinct series (series_id, labels) with samples in [start, end]; `files`
+        narrows the manifest, `read_head=False` leaves the head out (a store gateway)."""
+        parts = [self._head_series(tenant, start, end) if read_head else SERIES_SCHEMA.empty_table()]
         manifest = self.manifests.load(tenant)
-        for entry in manifest.overlapping(start, end):
+        entries = manifest.files if files is None else files(manifest)
+        for entry in (e for e in entries if e.max_time >= start and e.min_time <= end):
             side = self.sidecars.get(entry.series_path)
             lo = pc.cast(side.column("min_time"), pa.int64())
             hi = pc.cast(side.column("max_time"), pa.int64())
@@ -85,9 +90,10 @@ class SeriesReader:
         return series.filter(pa.array(np.isin(series.column("series_id").to_numpy(), active)))
 
     def select(self, tenant: Tenant, matcher_sets: Sequence[Sequence], start: int = MIN_TIME,
-               end: int = MAX_TIME) -> pa.Table:
-        """Series matching any of the matcher sets (each set ANDed), as `match[]` does."""
-        table = self.series(tenant, start, end)
+               end: int = MAX_TIME, **scope) -> pa.Table:
+        """Series matching any of the matcher sets (each set ANDed), as `match[]` does.
+        `scope`: `files` and `read_head`, as `series` takes them."""
+        table = self.series(tenant, start, end, **scope)
         if not matcher_sets:
             return table
         labels = table.column("labels").combine_chunks()
@@ -100,12 +106,12 @@ class SeriesReader:
         return table.filter(pa.array(keep))
 
     def label_names(self, tenant: Tenant, matcher_sets: Sequence[Sequence], start: int = MIN_TIME,
-                    end: int = MAX_TIME) -> list[str]:
-        table = self.select(tenant, matcher_sets, start, end)
+                    end: int = MAX_TIME, **scope) -> list[str]:
+        table = self.select(tenant, matcher_sets, start, end, **scope)
         return label_names(table.column("labels"))
 
     def label_values(self, tenant: Tenant, name: str, matcher_sets: Sequence[Sequence], start: int = MIN_TIME,
-                     end: int = MAX_TIME) -> list[str]:
-        table = self.select(tenant, matcher_sets, start, end)
+                     end: int = MAX_TIME, **scope) -> list[str]:
+        table = self.select(tenant, matcher_sets, start, end, **scope)
         values = label_values(table.column("labels"), name).drop_null()
         return sorted(pc.unique(values).to_pylist())

@@ -48,7 +48,7 @@ class IngesterRole(Role):
         self.ingester.start()  # WAL replay
         self.grpc_server = serve_ingest(IngestServicer(self.ingester, self.metrics, lambda: self.accepting),
                                         self.grpc_address)
-        backend = LocalBackend(self.services, read_head=True, file_filter=self.own_recent_files)
+        backend = LocalBackend(self.services, read_head=True, file_scope=self.own_recent_files)
         self.flight = QueryFlightServer(self.flight_location, backend, registry=self.metrics.registry)
         self.flight.serve_in_thread()
         self.accepting = True

@@ -16,7 +16,7 @@ class StoreGatewayRole(Role):
 
     def __init__(self, cfg: Config, instance_id: str) -> None:
         super().__init__(cfg, instance_id)
-        self.gateway = StoreGateway(cfg, open_bucket(cfg.storage), registry=self.metrics.registry)
+        self.gateway = StoreGateway(cfg, open_bucket(cfg.storage))
         self.flight: QueryFlightServer | None = None
 
     def start_role(self) -> None:

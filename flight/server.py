@@ -1,0 +1,129 @@
+"""The internal query service over Arrow Flight (DESIGN §6's `StorageQueryService`).
+
+`DoGet` takes a select ticket and streams the matching series, one row per series with
+its samples as lists; actions answer series, label names and values, and metadata. The
+tenant comes only from the `x-scope-orgid` call header. Tickets are JSON objects; a
+Flight SQL handler (protobuf `Any` tickets) can be chained in through `fallback`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import orjson
+import pyarrow as pa
+import pyarrow.flight as fl
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from flight.backend import BadRequest, QueryBackend
+from flight.errors import to_flight
+from flight.wire import SERIES_DATA_SCHEMA, Request, series_set_batches
+from tsdb.head import to_ipc
+from tsdb.tenancy import Tenant, TenantError
+
+log = logging.getLogger(__name__)
+TENANT_HEADER = "x-scope-orgid"
+
+
+class _TenantMiddleware(fl.ServerMiddleware):
+    def __init__(self, tenant: Tenant | None, error: str | None) -> None:
+        self.tenant, self.error = tenant, error
+
+
+class _TenantMiddlewareFactory(fl.ServerMiddlewareFactory):
+    def start_call(self, info, headers):
+        values = headers.get(TENANT_HEADER, [])
+        if len(values) != 1:
+            return _TenantMiddleware(None, "no org id" if not values else "more than one org id")
+        try:
+            return _TenantMiddleware(Tenant.parse(values[0]), None)
+        except TenantError as e:
+            return _TenantMiddleware(None, str(e))
+
+
+class QueryFlightServer(fl.FlightServerBase):
+    def __init__(self, location: str, backend: QueryBackend, registry: CollectorRegistry | None = None,
+                 max_samples_per_batch: int = 1 << 20) -> None:
+        super().__init__(location, middleware={"tenant": _TenantMiddlewareFactory()})
+        self.backend = backend
+        self.max_samples_per_batch = max_samples_per_batch
+        self._thread: threading.Thread | None = None
+        self.requests = Counter("mytsdb_flight_requests_total", "Internal Flight requests by kind and outcome.",
+                                ["kind", "outcome"], registry=registry) if registry is not None else None
+        self.seconds = Histogram("mytsdb_flight_request_duration_seconds", "Internal Flight request time.",
+                                 ["kind"], registry=registry) if registry is not None else None
+
+    def serve_in_thread(self) -> None:
+        self._thread = threading.Thread(target=self.serve, name="flight", daemon=True)
+        self._thread.start()
+
+    def _tenant(self, context) -> Tenant:
+        mw = context.get_middleware("tenant")
+        if mw is None or mw.tenant is None:
+            raise to_flight("unauthenticated", mw.error if mw else "no org id", unauthenticated=True)
+        return mw.tenant
+
+    def _run(self, kind: str, work):
+        t0 = time.perf_counter()
+        outcome = "error"
+        try:
+            result = work()
+            outcome = "success"
+            return result
+        except fl.FlightError:
+            raise
+        except BadRequest as e:
+            raise to_flight("bad_data", str(e)) from None
+        except ValueError as e:
+            raise to_flight("bad_data", str(e)) from None
+        except Exception as e:
+            error_type = getattr(e, "error_type", None)
+            if isinstance(error_type, str):
+                raise to_flight(error_type, getattr(e, "message", None) or str(e)) from None
+            log.exception("flight %s failed", kind)
+            raise to_flight("internal", str(e) or type(e).__name__) from None
+        finally:
+            if self.requests is not None:
+                self.requests.labels(kind, outcome).inc()
+                self.seconds.labels(kind).observe(time.perf_counter() - t0)
+
+    def do_get(self, context, ticket):
+        tenant = self._tenant(context)
+
+        def work():
+            req = Request.decode(ticket.ticket)
+            if req.kind != "select" or len(req.matcher_sets) != 1:
+                raise ValueError("a ticket must be a select with one matcher set")
+            result = self.backend.select(tenant, list(req.matcher_sets[0]), req.start_ms, req.end_ms,
+                                         list(req.files) if req.files is not None else None)
+            batches = list(series_set_batches(result, self.max_samples_per_batch))
+            return fl.RecordBatchStream(pa.Table.from_batches(batches, SERIES_DATA_SCHEMA))
+        return self._run("select", work)
+
+    def do_action(self, context, action):
+        if action.type == "health":
+            return [b"ok"]
+        tenant = self._tenant(context)
+
+        def work():
+            req = Request.decode(action.body.to_pybytes())
+            files = list(req.files) if req.files is not None else None
+            sets = [list(s) for s in req.matcher_sets]
+            if action.type == "series":
+                return [to_ipc(self.backend.series(tenant, sets, req.start_ms, req.end_ms, files))]
+            if action.type == "label_names":
+                return [orjson.dumps(self.backend.label_names(tenant, sets, req.start_ms, req.end_ms, files))]
+            if action.type == "label_values":
+                if req.name is None:
+                    raise ValueError("label_values needs a name")
+                return [orjson.dumps(self.backend.label_values(tenant, req.name, sets, req.start_ms, req.end_ms,
+                                                               files))]
+            if action.type == "metadata":
+                return [orjson.dumps(self.backend.metadata(tenant))]
+            raise ValueError(f"unknown action {action.type!r}")
+        return self._run(action.type, work)
+
+    def list_actions(self, context):
+        return [("health", "liveness"), ("series", "series (IPC)"), ("label_names", "JSON list"),
+                ("label_values", "JSON list"), ("metadata", "metric metadata (JSON)")]
