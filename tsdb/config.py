@@ -55,8 +55,8 @@ class DistributorConfig:
     remote_timeout: int = _opt(
         2_000, "How long the distributor waits for ingesters to answer a push (Mimir's default).", "duration")
     ha_tracker_enabled: bool = _opt(
-        False, "Deduplicate HA Prometheus pairs on `limits.ha_cluster_label` / `limits.ha_replica_label`; "
-        "the elected replica per cluster is kept in the ring's KV store (etcd when distributed).")
+        False, "Deduplicate HA Prometheus pairs on `limits.ha_cluster_label` / `limits.ha_replica_label` "
+        "(not available yet: `true` is refused at start-up).")
     ha_tracker_update_timeout: int = _opt(
         15_000, "Refresh the elected replica's timestamp in the KV store at most this often.", "duration")
     ha_tracker_failover_timeout: int = _opt(
@@ -366,6 +366,9 @@ def _check(obj: Any, path: str) -> None:
                      "etcd_dial_timeout"):
             if getattr(obj, name) <= 0:
                 raise bad(name, "must be positive")
+    elif isinstance(obj, DistributorConfig):
+        if obj.ha_tracker_enabled:
+            raise bad("ha_tracker_enabled", "HA-pair deduplication is not available yet (planned in issue 4)")
     elif isinstance(obj, StoreGatewayConfig):
         if obj.replication_factor <= 0:
             raise bad("replication_factor", "must be positive")

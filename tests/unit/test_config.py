@@ -52,6 +52,9 @@ def test_durations_sizes_and_overrides():
     ({"querier": {"timeout": "0s"}}, "invalid value for 'querier.timeout'"),
     ({"querier": {"max_samples": 0}}, "invalid value for 'querier.max_samples'"),
     ({"querier": {"query_ingester_within": "13h"}}, "unknown key 'querier.query_ingester_within'"),
+    ({"distributor": {"ha_tracker_enabled": True}}, "HA-pair deduplication is not available yet"),
+    ({"ring": {"kvstore": "consul"}}, "must be one of memory, etcd"),
+    ({"ring": {"replication_factor": 0}}, "must be positive"),
     ({"limits": {"max_fetched_series_per_query": -1}}, "invalid value for 'limits.max_fetched_series_per_query'"),
     ({"limits": {"max_total_query_length": "a week"}}, "invalid value for 'limits.max_total_query_length'"),
 ])
