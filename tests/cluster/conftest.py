@@ -1,4 +1,4 @@
-"""A real distributed-mode cluster for the module: etcd, SeaweedFS S3, and one process per
+"""A real distributed-mode cluster, started once per test run: etcd, SeaweedFS S3, and one process per
 service instance (3 ingesters with RF=3, 2 store gateways, a querier, a distributor),
 talking over loopback; each started and stopped by PID."""
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Cluster:
         return self.processes["querier-1"].url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory, etcd_server, s3_server):
     root = tmp_path_factory.mktemp("cluster")
     s3 = s3_server.storage_config(f"cluster-{uuid.uuid4().hex[:8]}").s3
