@@ -7,16 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
-from tests.fixtures.server import free_port
+from tests.fixtures.server import free_port, wait_ready
 
 ROLES = [("ingester", "ingester-1"), ("ingester", "ingester-2"), ("ingester", "ingester-3"),
          ("store-gateway", "store-gateway-1"), ("store-gateway", "store-gateway-2"),
@@ -50,17 +48,8 @@ class ServiceProcess:
         return self
 
     def wait_ready(self, timeout: float = 60) -> "ServiceProcess":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.instance_id} exited {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.instance_id} not ready in {timeout}s:\n{self.log_tail()}")
+        wait_ready(self.url, self.proc, timeout, self.log_tail, self.instance_id)
+        return self
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
