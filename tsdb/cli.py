@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mytsdb", description="MyTSDB: a Prometheus-compatible lakehouse TSDB")
     sub = parser.add_subparsers(dest="command", required=True)
     _common_flags(sub.add_parser("all", help="run every component in one process"))
+    lc = sub.add_parser("local-cluster", help="run etcd, SeaweedFS and every service as processes on this machine")
+    lc.add_argument("--config", metavar="FILE", help="cluster file (see examples/local-cluster/cluster.yaml)")
+    lc.add_argument("--data-dir", metavar="DIR", help="where every process keeps its state (wiped at start)")
+    lc.set_defaults(http_port=None, grpc_port=None, flight_port=None, log_level="info")
     for role, text in ROLE_HELP.items():
         p = sub.add_parser(role, help=text)
         _common_flags(p)
@@ -113,6 +117,9 @@ def _explain(cfg: Config, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "local-cluster":
+        from tsdb.localcluster.launcher import main as local_cluster
+        return local_cluster(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = _load(args)

@@ -1,0 +1,1 @@
+"""`mytsdb local-cluster`: a real cluster on one machine, as separate processes."""
