@@ -8,13 +8,20 @@ import orjson
 import pyarrow as pa
 import pyarrow.flight as fl
 
-from flight.errors import from_flight
+from flight.errors import BackendUnavailable, from_flight
 from flight.server import TENANT_HEADER
 from flight.wire import Request, series_set_from_table
 from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.head import from_ipc
 from tsdb.tenancy import Tenant
+
+
+# Short reconnect backoff: a peer that died is retried within a second once it is back.
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                     ("grpc.max_reconnect_backoff_ms", 1000),
+                     # Not gRPC's process-wide subchannel pool: a reset client must dial anew.
+                     ("grpc.use_local_subchannel_pool", 1)]
 
 
 class QueryClient:
@@ -29,8 +36,20 @@ class QueryClient:
     def _conn(self) -> fl.FlightClient:
         with self._lock:
             if self._client is None:
-                self._client = fl.FlightClient(f"grpc+tcp://{self.addr}")
+                self._client = fl.FlightClient(f"grpc+tcp://{self.addr}", generic_options=RECONNECT_OPTIONS)
             return self._client
+
+    def _reset(self) -> None:
+        """Forget a channel that could not connect: a restarted server is reached on the next call
+        instead of after gRPC's reconnect backoff, which grows to minutes."""
+        with self._lock:
+            self._client = None  # not closed: other threads may still be using it; GC closes it
+
+    def _failed(self, e: Exception) -> Exception:
+        err = from_flight(e)
+        if isinstance(err, BackendUnavailable):
+            self._reset()
+        return err
 
     def _options(self, tenant: Tenant | None) -> fl.FlightCallOptions:
         headers = [(TENANT_HEADER.encode(), tenant.id.encode())] if tenant is not None and tenant.id else []
@@ -41,7 +60,7 @@ class QueryClient:
         try:
             results = list(self._conn().do_action(fl.Action(kind, body), self._options(tenant)))
         except (fl.FlightError, OSError) as e:
-            raise from_flight(e) from None
+            raise self._failed(e) from None
         return results[0].body.to_pybytes() if results else b""
 
     def select(self, tenant: Tenant, matchers: Sequence[Matcher], start_ms: int, end_ms: int,
@@ -50,7 +69,7 @@ class QueryClient:
         try:
             table = self._conn().do_get(fl.Ticket(req.encode()), self._options(tenant)).read_all()
         except (fl.FlightError, OSError) as e:
-            raise from_flight(e) from None
+            raise self._failed(e) from None
         return series_set_from_table(table)
 
     def _labels_request(self, kind, matcher_sets, start_ms, end_ms, files, name=None) -> Request:

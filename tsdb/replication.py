@@ -117,6 +117,8 @@ class ReplicatedIngesters:
                 acked[sent[idx]] += 1
             except grpc.RpcError as e:
                 errors.append(f"{instances[idx].id}: {e.code().name}: {e.details()}")
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    self.clients.forget(instances[idx].addr, linger_s=2 * self.timeout_s)
             if acked.min(initial=quorum) >= quorum:
                 break  # every series has a quorum; the other pushes finish on their own
         if acked.min(initial=quorum) < quorum:

@@ -28,10 +28,24 @@ class IngesterClients:
                     # Fail fast while an ingester is down instead of queueing behind reconnects.
                     ("grpc.initial_reconnect_backoff_ms", 200),
                     ("grpc.max_reconnect_backoff_ms", 2000),
+                    # Our own subchannel, so that `forget` really dials anew (the global pool
+                    # would hand back the old one, still backing off).
+                    ("grpc.use_local_subchannel_pool", 1),
                 ])
                 entry = (channel, ingest_pb2_grpc.IngestServiceStub(channel))
                 self._stubs[addr] = entry
             return entry[1]
+
+    def forget(self, addr: str, linger_s: float) -> None:
+        """Drop the channel to an ingester that could not be reached, so that the next push
+        dials again at once instead of waiting out gRPC's reconnect backoff. It is closed
+        after `linger_s`, once pushes still using it have finished."""
+        with self._lock:
+            entry = self._stubs.pop(addr, None)
+        if entry is not None:
+            timer = threading.Timer(linger_s, entry[0].close)
+            timer.daemon = True
+            timer.start()
 
     def push_async(self, addr: str, tenant: Tenant, request: ingest_pb2.PushRequest, timeout_s: float) -> grpc.Future:
         """Start a push; the future's `result()` is a PushResponse or raises grpc.RpcError."""
