@@ -41,7 +41,7 @@ FileScope = Callable[[Tenant, Manifest], Sequence[FileEntry]]
 
 class LocalBackend:
     """`services`: `cfg`, `bucket`, `manifests`, `reader` (a SeriesReader), `layouts`,
-    and `ingester` when `read_head`. `file_scope` is the files this process serves
+    `chunk_cache` (a `DiskCache` or None), and `ingester` when `read_head`. `file_scope` is the files this process serves
     by default (all of the manifest when None)."""
 
     def __init__(self, services: Any, read_head: bool = True, file_scope: FileScope | None = None) -> None:
@@ -64,7 +64,7 @@ class LocalBackend:
                files: list[str] | None) -> SeriesSet:
         limit = self.services.cfg.limits_for(tenant).max_fetched_series_per_query
         source = StorageSource(self.services, tenant, limit, layouts=self.services.layouts, read_head=self.read_head,
-                               files=self._files(tenant, files))
+                               files=self._files(tenant, files), chunks=self.services.chunk_cache)
         return source.select(matchers, start_ms, end_ms)
 
     def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files) -> pa.Table:

@@ -14,6 +14,7 @@ from tsdb.reader import SeriesReader
 from tsdb.replication import LocalIngester
 from tsdb.ring.local import SingleProcessRing
 from tsdb.storage.bucket import Bucket, open_bucket
+from tsdb.storage.diskcache import DiskCache
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Services:
     layouts: LayoutCache  # parsed Parquet footers, shared by every query of the process
     extra_routes: list[Callable[[Any], None]] = field(default_factory=list)  # e.g. the ring pages
     ring: SingleProcessRing | None = None  # `all` mode's one-instance ring (pages only)
+    chunk_cache: DiskCache | None = None  # `all` mode reads the bucket directly
 
     @classmethod
     def build(cls, cfg: Config, instance_id: str = "ingester-1", metrics: Metrics | None = None,

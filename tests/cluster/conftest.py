@@ -85,6 +85,9 @@ class Cluster:
         return self.processes["querier-1"].url
 
 
+CACHE_BOUND = 16 * 1024
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory, etcd_server, s3_server):
     root = tmp_path_factory.mktemp("cluster")
@@ -96,7 +99,8 @@ def cluster(tmp_path_factory, etcd_server, s3_server):
             "prefix": s3.prefix}},
         "ring": {"kvstore": "etcd", "etcd_endpoints": etcd_server.endpoint, "prefix": f"{uuid.uuid4().hex[:8]}/",
                  "heartbeat_period": "1s", "heartbeat_timeout": "10s", "poll_period": "200ms"},
-        "store_gateway": {"manifest_refresh": "1s"},
+        # A bound well below the data, so that the test sees eviction keep the cache within it.
+        "store_gateway": {"manifest_refresh": "1s", "cache_max_bytes": CACHE_BOUND},
         "limits": {"out_of_order_time_window": "100y", "ingestion_rate": 1e9, "ingestion_burst_size": 10**9},
         "ingester": {"wal_fsync": "always"},
         # Mimir's 2 s suits dedicated machines; on a 2-CPU CI runner eight processes share the cores.

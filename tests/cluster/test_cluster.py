@@ -2,6 +2,7 @@
 (RF=3), PromQL through the querier, with ingesters and store gateways killed."""
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from flight.client import QueryClient
 from promql import parse_series_selector
+from tests.cluster.conftest import CACHE_BOUND
 from tests.differential.load import HEADERS
 from tsdb.remote_write.encode import encode_series
 from tsdb.tenancy import Tenant
@@ -120,6 +122,12 @@ def test_two_ingesters_down_is_an_error_not_a_wrong_answer(cluster):
     assert counted(cluster.querier, tenant) == 2 * SERIES * POINTS
 
 
+def gateway_cache(gw) -> dict[str, float]:
+    text = httpx.get(gw.url + "/metrics", timeout=10).text
+    return {line.split()[0].removeprefix("mytsdb_store_gateway_cache_"): float(line.split()[1])
+            for line in text.splitlines() if line.startswith("mytsdb_store_gateway_cache_")}
+
+
 def test_a_store_gateway_down_and_restarted_cold(cluster):
     tenant = "gateway"
     for k in range(2):
@@ -127,11 +135,23 @@ def test_a_store_gateway_down_and_restarted_cold(cluster):
     flush_all(cluster)
     want = 2 * SERIES * POINTS
     assert counted(cluster.querier, tenant) == want
+    assert counted(cluster.querier, tenant) == want  # again: from the gateways' disk caches
     gw = cluster["store-gateway-1"]
+    for g in (gw, cluster["store-gateway-2"]):
+        stats = gateway_cache(g)
+        assert 0 < stats["bytes"] <= stats["max_bytes"] == CACHE_BOUND, stats
     gw.kill()
     assert counted(cluster.querier, tenant) == want  # files fail over to store-gateway-2
+    cache_dir = gw.root / gw.instance_id / "store-gateway-cache"
+    assert cache_dir.is_dir()
+    shutil.rmtree(cache_dir)  # restarted cold
     gw.launch().wait_ready()
-    assert counted(cluster.querier, tenant) == want
+    for _ in range(3):
+        assert counted(cluster.querier, tenant) == want
+    stats = gateway_cache(gw)
+    assert stats["misses_total"] > 0 and 0 < stats["bytes"] <= CACHE_BOUND, stats
+    on_disk = sum(f.stat().st_size for f in cache_dir.iterdir())
+    assert on_disk == stats["bytes"]
 
 
 def test_tenants_never_see_each_other(cluster):

@@ -53,6 +53,7 @@ from tsdb.query.layout import FileLayout, LayoutCache
 from tsdb.query.merge import Part, merge
 from tsdb.query.pushdown import RowGroupPlan, SpanMismatch, plan_row_groups, select_rows, spans_hold
 from tsdb.query.reader import ParquetReader, ReadStats
+from tsdb.storage.diskcache import DiskCache
 from tsdb.query.series import FileMatch, FileSeries, HeadMatch, match_file, match_head, outside_window
 from tsdb.tenancy import Tenant
 
@@ -99,17 +100,19 @@ class StorageSource:
     `LayoutCache` as `layouts` so Parquet footers are fetched once per file.
 
     `services` needs `bucket`, `manifests`, `reader.sidecars`, and `ingester` when
-    `read_head`. `files` narrows the manifest to the files this source may read (a store
+    `read_head`. `chunks` is a local disk cache of the bytes read (the store gateway's).
+    `files` narrows the manifest to the files this source may read (a store
     gateway's share, an ingester's own recent flushes)."""
 
     def __init__(self, services: Services, tenant: Tenant, max_series: int = 0, *,
-                 layouts: LayoutCache | None = None, read_head: bool = True, files: FileFilter | None = None) -> None:
+                 layouts: LayoutCache | None = None, read_head: bool = True, files: FileFilter | None = None,
+                 chunks: DiskCache | None = None) -> None:
         self.services = services
         self.tenant = tenant
         self.max_series = max_series
         self.read_head = read_head
         self.files = files
-        self.reader = ParquetReader(services.bucket, layouts if layouts is not None else LayoutCache())
+        self.reader = ParquetReader(services.bucket, layouts if layouts is not None else LayoutCache(), chunks)
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
         return self.select_traced(matchers, start_ms, end_ms, None)

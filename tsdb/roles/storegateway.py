@@ -7,7 +7,7 @@ from flight.server import QueryFlightServer
 from tsdb.config import Config
 from tsdb.roles.base import Role
 from tsdb.storage.bucket import open_bucket
-from tsdb.storegateway import StoreGateway
+from tsdb.storegateway import CacheCollector, StoreGateway
 
 
 class StoreGatewayRole(Role):
@@ -17,6 +17,7 @@ class StoreGatewayRole(Role):
     def __init__(self, cfg: Config, instance_id: str) -> None:
         super().__init__(cfg, instance_id)
         self.gateway = StoreGateway(cfg, open_bucket(cfg.storage))
+        self.metrics.registry.register(CacheCollector(self.gateway.chunk_cache))
         self.flight: QueryFlightServer | None = None
 
     def start_role(self) -> None:
