@@ -157,8 +157,23 @@ class StoreGatewayConfig:
 
 
 @dataclass(frozen=True)
-class EmptySection:
-    """A section that later features fill; it accepts no keys yet."""
+class CompactorConfig:
+    compaction_interval: int = _opt(3_600_000, "Time between compaction passes (Mimir's default).", "duration")
+    block_range: int = _opt(
+        7_200_000, "L1 block length: L0 files are merged into one deduplicated file per block of this length.",
+        "duration")
+    day_close_delay: int = _opt(
+        7_200_000, "How long after a UTC day ends its files are merged into L2 (one file per tenant-day); "
+        "samples arriving later for that day are merged in by the next pass.", "duration")
+    max_file_size: int = _opt(512 * 1024 ** 2, "L2 output is split into files of at most about this size.", "bytes")
+    row_group_rows: int = _opt(1024 ** 2, "Rows per row group of compacted files (1–4 Mi for large data).")
+    merge_batch_samples: int = _opt(
+        4 * 1024 ** 2, "Samples merged in memory at once: the bound on a compaction's memory, whatever the day's size.")
+    deletion_delay: int = _opt(
+        43_200_000, "How long a replaced file stays readable after its deletion mark (Mimir's 12h); at least twice "
+        "the query timeout plus `store_gateway.manifest_refresh`.", "duration")
+    zstd_level: int = _opt(6, "zstd level of compacted files (flushes use 3).")
+    data_dir: str = _opt("", "Scratch space for files being written. Empty: `<data_dir>/compactor`.")
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,9 @@ class Limits:
         "0: unlimited.",
         "duration",
     )
+    compactor_blocks_retention_period: int = _opt(
+        0, "Keep this much history: the compactor removes whole days older than it (Mimir's name). 0: forever.",
+        "duration")
     accept_ha_samples: bool = _opt(
         False, "With `distributor.ha_tracker_enabled`: keep only the elected replica's samples of each HA cluster.")
     ha_cluster_label: str = _opt("cluster", "Label naming an HA Prometheus pair.")
@@ -203,7 +221,7 @@ class Config:
     ingester: IngesterConfig = _section(IngesterConfig, "WAL, head and flush.")
     querier: QuerierConfig = _section(QuerierConfig, "PromQL query execution.")
     store_gateway: StoreGatewayConfig = _section(StoreGatewayConfig, "Store gateways (distributed mode).")
-    compactor: EmptySection = _section(EmptySection, "Compaction (filled by later features).")
+    compactor: CompactorConfig = _section(CompactorConfig, "Compaction, retention and downsampling.")
     ring: RingConfig = _section(RingConfig, "Hash rings and their KV store.")
     promql: PromQLConfig = _section(PromQLConfig, "PromQL semantics.")
     limits: Limits = _section(Limits, "Default per-tenant limits.")
@@ -212,6 +230,10 @@ class Config:
     @property
     def wal_dir(self) -> Path:
         return Path(self.ingester.wal_dir or Path(self.data_dir) / "wal")
+
+    @property
+    def compactor_dir(self) -> Path:
+        return Path(self.compactor.data_dir or Path(self.data_dir) / "compactor")
 
     @property
     def store_gateway_cache_dir(self) -> Path:

@@ -3,6 +3,7 @@
     <tenant>/data/<YYYY-MM-DD>/<name>.parquet       samples (long format)
     <tenant>/series/<YYYY-MM-DD>/<name>.parquet     series sidecar of the file of the same name
     <tenant>/manifest/<version:020d>.json           manifest versions (create-only)
+    <tenant>/deletion-marks/<name>.json             a replaced file, deleted after `deletion_delay`
 
 Day directories are plain segments, not `key=value`, so DuckDB's and DataFusion's hive
 partitioning never turns them into columns that could collide with labels. Internal
@@ -35,6 +36,17 @@ def series_prefix(tenant: Tenant) -> str:
 
 def manifest_prefix(tenant: Tenant) -> str:
     return f"{tenant.id}/manifest/"
+
+
+def deletion_marks_prefix(tenant: Tenant) -> str:
+    return f"{tenant.id}/deletion-marks/"
+
+
+def deletion_mark_path(tenant: Tenant, data_path: str) -> str:
+    """The mark of a data file of `tenant` (its sidecar goes with it)."""
+    if not data_path.startswith(data_prefix(tenant)):
+        raise ValueError(f"{data_path} is not a data file of tenant {tenant.id}")
+    return f"{tenant.id}/deletion-marks/{data_path.rsplit('/', 1)[1].removesuffix('.parquet')}.json"
 
 
 def manifest_path(tenant: Tenant, version: int) -> str:

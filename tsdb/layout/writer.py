@@ -72,22 +72,65 @@ def _unique_series(series: pa.Table) -> pa.Table:
     return series.take(pa.array(first))
 
 
+@dataclass(frozen=True)
+class SeriesColumns:
+    """A file's series and the per-series values of its label columns, from which rows are
+    taken: `metric`, `label_cols` (promoted labels) and `labels` (all, as a map) are
+    arrays with one entry per series, `ids` their series IDs."""
+
+    ids: pa.Array
+    labels: pa.Array
+    metric: pa.Array
+    label_cols: dict[str, pa.Array]
+    sort_labels: list[str]
+
+    @classmethod
+    def of(cls, series: pa.Table, max_promoted_labels: int) -> "SeriesColumns":
+        labels = series.column(LABELS).combine_chunks()
+        promoted = choose_promoted_labels(label_name_counts(labels), max_promoted_labels)
+        label_cols = {name: label_values(labels, name) for name in promoted}
+        return cls(series.column(SERIES_ID).combine_chunks(), labels, label_values(labels, METRIC_NAME_LABEL),
+                   label_cols, _sort_labels(label_cols))
+
+    def rank(self) -> np.ndarray:
+        """Each series' position in file order: metric, sort labels, series_id."""
+        table = pa.table({"m": self.metric, **{f"l{i}": self.label_cols[n] for i, n in enumerate(self.sort_labels)},
+                          "sid": self.ids})
+        keys = [("m", "ascending")] + [(f"l{i}", "ascending") for i in range(len(self.sort_labels))]
+        order = pc.sort_indices(table, sort_keys=keys + [("sid", "ascending")]).to_numpy()
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order))
+        return rank
+
+    @property
+    def sort_columns(self) -> list[str]:
+        return [METRIC] + [label_column_name(n) for n in self.sort_labels] + [SERIES_ID, TIMESTAMP]
+
+    @property
+    def bloom_columns(self) -> list[str]:
+        return [METRIC] + _bloom_labels(self.label_cols)
+
+    def rows(self, take: np.ndarray, ts: np.ndarray, values: pa.Array) -> pa.Table:
+        """Rows of a data file: series `take[i]` with sample (`ts[i]`, `values[i]`)."""
+        idx = pa.array(take)
+        columns: dict[str, pa.Array] = {METRIC: self.metric.take(idx).dictionary_encode()}
+        for name, col in self.label_cols.items():
+            columns[label_column_name(name)] = col.take(idx).dictionary_encode()
+        columns[LABELS] = self.labels.take(idx)
+        columns[SERIES_ID] = self.ids.take(idx)
+        columns[TIMESTAMP] = pa.array(ts).cast(TIMESTAMP_TYPE)
+        columns[VALUE] = values
+        return pa.table(columns).replace_schema_metadata({
+            "mytsdb.schema_version": str(SCHEMA_VERSION),
+            "mytsdb.sort_labels": ",".join(self.sort_labels),
+        })
+
+
 def _build_day(day: int, samples: pa.Table, series_rows: np.ndarray, series: pa.Table, opts: WriterOptions) -> BuiltFile:
     used_rows, sample_series = np.unique(series_rows, return_inverse=True)
     day_series = series.take(pa.array(used_rows))
-    labels = day_series.column(LABELS).combine_chunks()
-    metric = label_values(labels, METRIC_NAME_LABEL)
-    promoted = choose_promoted_labels(label_name_counts(labels), opts.max_promoted_labels)
-    label_cols = {name: label_values(labels, name) for name in promoted}
-    sort_labels = _sort_labels(label_cols)
-
-    # Order series by (metric, sort labels, series_id); then samples by (series rank, ts).
-    series_sort = pa.table({"m": metric, **{f"l{i}": label_cols[n] for i, n in enumerate(sort_labels)},
-                            "sid": day_series.column(SERIES_ID)})
-    keys = [("m", "ascending")] + [(f"l{i}", "ascending") for i in range(len(sort_labels))] + [("sid", "ascending")]
-    series_order = pc.sort_indices(series_sort, sort_keys=keys).to_numpy()
-    rank = np.empty(len(series_order), np.int64)
-    rank[series_order] = np.arange(len(series_order))
+    cols = SeriesColumns.of(day_series, opts.max_promoted_labels)
+    rank = cols.rank()
     # Samples by (series rank, timestamp); the sort is stable, so among copies of one
     # (series, timestamp) the last written is last, and it is the one kept.
     ts = samples.column(TIMESTAMP).to_numpy()
@@ -98,27 +141,13 @@ def _build_day(day: int, samples: pa.Table, series_rows: np.ndarray, series: pa.
     sample_series, ts = sample_series[sample_order], ts[sample_order]
     values = samples.column(VALUE).combine_chunks().take(pa.array(sample_order))
 
-    sort_columns = [METRIC] + [label_column_name(n) for n in sort_labels] + [SERIES_ID, TIMESTAMP]
-    day_ids = day_series.column(SERIES_ID).combine_chunks()
-
     def row_group(lo: int, hi: int) -> pa.Table:
         """Rows lo..hi of the file; built per row group so a flush never holds a second,
         per-row copy of every column (the `labels` map above all) for the whole day."""
-        take = pa.array(sample_series[lo:hi])
-        columns: dict[str, pa.Array] = {METRIC: metric.take(take).dictionary_encode()}
-        for name in promoted:
-            columns[label_column_name(name)] = label_cols[name].take(take).dictionary_encode()
-        columns[LABELS] = labels.take(take)
-        columns[SERIES_ID] = day_ids.take(take)
-        columns[TIMESTAMP] = pa.array(ts[lo:hi]).cast(TIMESTAMP_TYPE)
-        columns[VALUE] = values.slice(lo, hi - lo)
-        return pa.table(columns).replace_schema_metadata({
-            "mytsdb.schema_version": str(SCHEMA_VERSION),
-            "mytsdb.sort_labels": ",".join(sort_labels),
-        })
+        return cols.rows(sample_series[lo:hi], ts[lo:hi], values.slice(lo, hi - lo))
 
-    data = _write_parquet(row_group, len(ts), sort_columns, bloom=[METRIC] + _bloom_labels(label_cols), opts=opts)
-    sidecar = _build_sidecar(day_series, metric, rank, sample_series, ts, opts)
+    data = _write_parquet(row_group, len(ts), cols.sort_columns, bloom=cols.bloom_columns, opts=opts)
+    sidecar = sidecar_bytes(sidecar_table(day_series, cols.metric, rank, sample_series, ts), opts.zstd_level)
     return BuiltFile(day, data, sidecar, int(ts.min()), int(ts.max()), len(ts), len(used_rows))
 
 
@@ -139,25 +168,32 @@ def _bloom_labels(label_cols: dict[str, pa.Array]) -> list[str]:
     return [label_column_name(best)] if card[best] > 16 else []
 
 
-def _write_parquet(row_group, n_rows: int, sort_columns: list[str], bloom: list[str], opts: WriterOptions) -> bytes:
-    """Write rows `row_group(lo, hi)` for every row group of `n_rows` rows."""
-    first = row_group(0, min(n_rows, opts.row_group_rows))
-    names = first.column_names
-    dictionary_columns = [n for n in names if n not in (TIMESTAMP, VALUE)]
-    sink = io.BytesIO()
-    with pq.ParquetWriter(
+def open_writer(sink, schema: pa.Schema, sort_columns: list[str], bloom: list[str], n_rows: int,
+                opts: WriterOptions) -> pq.ParquetWriter:
+    """A Parquet writer with the layout's encodings: dictionaries for labels, delta
+    timestamps, byte-stream-split values, zstd, page index, `sorting_columns`, bloom
+    filters sized for about `n_rows` rows."""
+    dictionary_columns = [n for n in schema.names if n not in (TIMESTAMP, VALUE)]
+    return pq.ParquetWriter(
         sink,
-        first.schema,
+        schema,
         compression="zstd",
         compression_level=opts.zstd_level,
         use_dictionary=dictionary_columns,
         column_encoding={TIMESTAMP: "DELTA_BINARY_PACKED", VALUE: "BYTE_STREAM_SPLIT"},
         write_page_index=True,
         # Parquet numbers leaf columns (the `labels` map has two), so let pyarrow map names.
-        sorting_columns=pq.SortingColumn.from_ordering(first.schema, [(c, "ascending") for c in sort_columns]),
+        sorting_columns=pq.SortingColumn.from_ordering(schema, [(c, "ascending") for c in sort_columns]),
         bloom_filter_options={c: {"ndv": max(n_rows // 8, 1024), "fpp": 0.01} for c in bloom},
         store_schema=True,
-    ) as writer:
+    )
+
+
+def _write_parquet(row_group, n_rows: int, sort_columns: list[str], bloom: list[str], opts: WriterOptions) -> bytes:
+    """Write rows `row_group(lo, hi)` for every row group of `n_rows` rows."""
+    first = row_group(0, min(n_rows, opts.row_group_rows))
+    sink = io.BytesIO()
+    with open_writer(sink, first.schema, sort_columns, bloom, n_rows, opts) as writer:
         writer.write_table(first, row_group_size=opts.row_group_rows)
         for lo in range(opts.row_group_rows, n_rows, opts.row_group_rows):
             writer.write_table(row_group(lo, min(n_rows, lo + opts.row_group_rows)), row_group_size=opts.row_group_rows)
@@ -170,8 +206,10 @@ SIDECAR_SCHEMA = pa.schema([
 ])
 
 
-def _build_sidecar(day_series: pa.Table, metric: pa.Array, rank: np.ndarray, sample_series: np.ndarray,
-                   ts: np.ndarray, opts: WriterOptions) -> bytes:
+def sidecar_table(day_series: pa.Table, metric: pa.Array, rank: np.ndarray, sample_series: np.ndarray,
+                  ts: np.ndarray) -> pa.Table:
+    """One row per series of `day_series` (in file order, by `rank`): its samples' count and
+    time range, from `sample_series` (an index into `day_series` per sample) and `ts`."""
     n = day_series.num_rows
     counts = np.bincount(sample_series, minlength=n)
     mins = np.full(n, np.iinfo(np.int64).max)
@@ -179,7 +217,7 @@ def _build_sidecar(day_series: pa.Table, metric: pa.Array, rank: np.ndarray, sam
     np.minimum.at(mins, sample_series, ts)
     np.maximum.at(maxs, sample_series, ts)
     order = pa.array(np.argsort(rank))
-    table = pa.table([
+    return pa.table([
         day_series.column(SERIES_ID).combine_chunks().take(order),
         metric.take(order),
         day_series.column(LABELS).combine_chunks().take(order),
@@ -187,6 +225,9 @@ def _build_sidecar(day_series: pa.Table, metric: pa.Array, rank: np.ndarray, sam
         pa.array(maxs).take(order).cast(TIMESTAMP_TYPE),
         pa.array(counts.astype(np.int64)).take(order),
     ], schema=SIDECAR_SCHEMA)
+
+
+def sidecar_bytes(table: pa.Table, zstd_level: int) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", compression_level=opts.zstd_level)
+    pq.write_table(table, sink, compression="zstd", compression_level=zstd_level)
     return sink.getvalue()

@@ -109,6 +109,10 @@ class Bucket:
         """
         obstore.put(self._store, check_key(path), data)
 
+    def put_file(self, path: str, local: Path) -> None:
+        """Upload a local file, streamed (multipart above 5 MiB, still atomic)."""
+        obstore.put(self._store, check_key(path), Path(local))
+
     def put_if_absent(self, path: str, data: Data) -> bool:
         """Create-only write; False if the object already exists.
 

@@ -1,0 +1,162 @@
+"""Run one compaction job: merge its inputs, write the outputs, swap them into the manifest.
+
+Order of effects, so that a `kill -9` anywhere leaves the bucket readable and the next
+pass finishes the job:
+1. outputs written to local scratch space (nothing in the bucket yet);
+2. uploaded, sidecar first (uncommitted uploads are orphans, invisible to readers);
+3. one manifest commit removes the inputs and adds the outputs: readers see either the
+   inputs or the outputs, never both, so nothing is ever double counted;
+4. the inputs get deletion marks and are deleted `deletion_delay` later.
+If the inputs changed meanwhile (another compactor, retention), the commit is refused,
+the uploads are marked at once, and the next pass plans again.
+
+The outputs carry the highest write sequence of their inputs, not the commit's version:
+a file flushed while the job ran has a higher sequence than every input, so under the
+duplicate rule its samples still win over the older copies in the output.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tsdb.compactor.marks import mark
+from tsdb.compactor.merge import JobSeries, merge
+from tsdb.compactor.output import OutputFile, WrittenFile
+from tsdb.compactor.plan import L1, Job
+from tsdb.config import CompactorConfig
+from tsdb.layout.columns import SCHEMA_VERSION
+from tsdb.layout.paths import data_file_path, series_file_path
+from tsdb.layout.writer import WriterOptions
+from tsdb.manifest import FileEntry, Manifest, ManifestStore
+from tsdb.query.layout import LayoutCache
+from tsdb.query.reader import ParquetReader
+from tsdb.storage.bucket import Bucket
+from tsdb.tenancy import Tenant
+
+
+class InputsChanged(RuntimeError):
+    """The manifest no longer holds every input of the job: it was planned on a stale view."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: Job
+    outputs: tuple[FileEntry, ...]
+    rows_read: int       # rows merged, duplicates included
+    rows_written: int
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(e.bytes for e in self.outputs)
+
+
+@dataclass
+class JobRunner:
+    bucket: Bucket
+    manifests: ManifestStore
+    cfg: CompactorConfig
+    scratch: Path
+    max_promoted_labels: int = 64
+    source: str = "compactor"
+    clock: Callable[[], float] = time.time
+    # Test hook: called with a step name ("written", "uploaded", "committed") as each completes.
+    after_step: Callable[[str], None] = lambda step: None
+
+    def run(self, tenant: Tenant, job: Job, progress: Callable[[int], None] = lambda rows: None,
+            still_ours: Callable[[], bool] = lambda: True) -> JobResult:
+        """`still_ours()` is asked right before the commit (the tenant-day's lease)."""
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        written, rows_read = self._write(job, progress)
+        try:
+            self.after_step("written")
+            entries = self._upload(tenant, job, written)
+        finally:
+            for w in written:
+                w.local_path.unlink(missing_ok=True)
+        self.after_step("uploaded")
+        try:
+            if not still_ours():
+                raise InputsChanged(f"lost the lease of {tenant.id} {job.day} while compacting")
+            self.manifests.commit(tenant, lambda current, version: self._swap(current, job, entries))
+        except InputsChanged:
+            now = int(self.clock() * 1000)
+            for e in entries:
+                mark(self.bucket, tenant, e.path, e.series_path, now)
+            raise
+        self.after_step("committed")
+        now = int(self.clock() * 1000)
+        for e in job.inputs:
+            mark(self.bucket, tenant, e.path, e.series_path, now)
+        return JobResult(job, tuple(entries), rows_read, sum(e.rows for e in entries))
+
+    def _options(self) -> WriterOptions:
+        return WriterOptions(self.cfg.row_group_rows, self.cfg.zstd_level, self.max_promoted_labels)
+
+    def _write(self, job: Job, progress: Callable[[int], None]) -> tuple[list[WrittenFile], int]:
+        series = JobSeries(self.bucket, job.inputs, self.max_promoted_labels)
+        reader = ParquetReader(self.bucket, LayoutCache())
+        opts = self._options()
+        expected = int(series.samples_upper.sum())
+        outputs: dict[int, OutputFile] = {}
+        done: list[WrittenFile] = []
+        rows_read = 0
+
+        def new_output() -> OutputFile:
+            return OutputFile(self.scratch, job.level, series.columns, expected, opts)
+
+        try:
+            for batch in merge(series, reader, self.cfg.merge_batch_samples):
+                rows_read += batch.rows_in
+                if job.level == L1:
+                    block = batch.timestamps // self.cfg.block_range
+                    for b in np.unique(block):
+                        m = block == b
+                        out = outputs.setdefault(int(b), new_output())
+                        out.append(batch.series[m], batch.timestamps[m], batch.values.filter(m))
+                else:
+                    out = outputs.setdefault(0, new_output())
+                    out.append(batch.series, batch.timestamps, batch.values)
+                    if out.bytes_written >= self.cfg.max_file_size:
+                        _close_into(out, done)
+                        del outputs[0]
+                progress(batch.rows_in)
+            for out in outputs.values():
+                _close_into(out, done)
+        except BaseException:
+            for out in outputs.values():
+                out.abort()
+            for w in done:
+                w.local_path.unlink(missing_ok=True)
+            raise
+        return done, rows_read
+
+    def _upload(self, tenant: Tenant, job: Job, written: list[WrittenFile]) -> list[FileEntry]:
+        seq = max(e.seq for e in job.inputs)
+        entries = []
+        for w in written:
+            data_path = data_file_path(tenant, job.day, w.name)
+            series_path = series_file_path(tenant, job.day, w.name)
+            self.bucket.put(series_path, w.sidecar)
+            self.bucket.put_file(data_path, w.local_path)
+            entries.append(FileEntry(data_path, series_path, job.day, job.level, w.min_time, w.max_time, w.rows,
+                                     w.series, w.bytes, seq, SCHEMA_VERSION, self.source))
+        return entries
+
+    @staticmethod
+    def _swap(current: Manifest, job: Job, outputs: list[FileEntry]) -> Manifest:
+        inputs = {e.path for e in job.inputs}
+        present = {e.path for e in current.files}
+        if not inputs <= present:
+            raise InputsChanged(f"{len(inputs - present)} input file(s) of {job.describe()} left the manifest")
+        kept = tuple(e for e in current.files if e.path not in inputs)
+        return replace(current, files=kept + tuple(outputs))
+
+
+def _close_into(out: OutputFile, done: list[WrittenFile]) -> None:
+    w = out.close()
+    if w is not None:
+        done.append(w)
