@@ -4,6 +4,8 @@
     mytsdb distributor|ingester|store-gateway|querier|compactor [all's flags] [--instance-id ID]
                                        one service of distributed mode (ring KV: `ring.kvstore: etcd`)
     mytsdb config [--config FILE]      print the effective configuration as YAML
+    mytsdb compact --once [--config FILE] [--data-dir DIR] [--tenant T ...]
+                                       one compaction pass over the bucket, with a progress bar
     mytsdb explain [--config FILE] [--data-dir DIR] --tenant T [--start T] [--end T] EXPR
                                        how storage answers each selector (bucket only, no head)
 """
@@ -13,6 +15,8 @@ import argparse
 import dataclasses
 import datetime as dt
 import logging
+import os
+import signal
 import socket
 import sys
 import time
@@ -63,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         _common_flags(p)
         p.add_argument("--instance-id", metavar="ID", help="this instance's ID in the ring (default: ROLE-HOSTNAME)")
     _common_flags(sub.add_parser("config", help="print the effective configuration"))
+    cp = sub.add_parser("compact", help="run compaction over the bucket (retention, L0 → L1 → L2, deletions)")
+    cp.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    cp.add_argument("--data-dir", metavar="DIR", help="local state: bucket (filesystem backend) and scratch space")
+    cp.add_argument("--once", action="store_true", required=True, help="run one pass and exit")
+    cp.add_argument("--tenant", action="append", metavar="T", help="only this tenant (repeatable; default: all)")
+    cp.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    cp.set_defaults(http_port=None, grpc_port=None, flight_port=None)
     _explain_flags(sub.add_parser("explain", help="show the files, row groups and samples each selector of a "
                                                    "PromQL expression reads (from the bucket; the head is not read)"))
     return parser
@@ -115,6 +126,29 @@ def _explain(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact(cfg: Config, args: argparse.Namespace) -> int:
+    from tsdb.compactor import Compactor
+    from tsdb.compactor.progress import TextProgress
+    from tsdb.storage.bucket import open_bucket
+    from tsdb.tenancy import Tenant, TenantError
+
+    try:
+        tenants = [Tenant.parse(t) for t in args.tenant] if args.tenant else None
+    except TenantError as e:
+        print(f"mytsdb compact: {e}", file=sys.stderr)
+        return 2
+    compactor = Compactor(cfg, open_bucket(cfg.storage))
+    crash_at = os.environ.get("MYTSDB_COMPACTOR_CRASH_AT")  # crash-safety tests: kill -9 self after a step
+    if crash_at:
+        def crash(step: str) -> None:
+            if step == crash_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        compactor.runner.after_step = crash
+    summary = compactor.run_once(tenants, progress=TextProgress())
+    print(summary.text())
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local-cluster":
@@ -131,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "explain":
         return _explain(cfg, args)
+    if args.command == "compact":
+        return _compact(cfg, args)
     if args.command == "all":
         from tsdb.server import run_all
         return run_all(cfg)

@@ -34,7 +34,7 @@ class _Server(uvicorn.Server):
 
 def run_all(cfg: Config) -> int:
     """`mytsdb all`: every component in one process. Returns the exit code."""
-    services = Services.build(cfg, with_ring=True)
+    services = Services.build(cfg, with_ring=True, with_compactor=True)
     log.info("bucket: %s; WAL: %s", services.bucket.describe(), cfg.wal_dir)
     return _serve(cfg, create_app(services))
 

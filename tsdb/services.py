@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tsdb.compactor.compactor import Compactor
+from tsdb.compactor.loop import CompactionLoop
+from tsdb.compactor.metrics import CompactorMetrics
 from tsdb.config import Config
 from tsdb.distributor import Distributor
 from tsdb.ingester import Ingester
@@ -30,10 +33,11 @@ class Services:
     extra_routes: list[Callable[[Any], None]] = field(default_factory=list)  # e.g. the ring pages
     ring: SingleProcessRing | None = None  # `all` mode's one-instance ring (pages only)
     chunk_cache: DiskCache | None = None  # `all` mode reads the bucket directly
+    compaction: CompactionLoop | None = None  # `all` mode compacts in the background
 
     @classmethod
     def build(cls, cfg: Config, instance_id: str = "ingester-1", metrics: Metrics | None = None,
-              with_ring: bool = False) -> "Services":
+              with_ring: bool = False, with_compactor: bool = False) -> "Services":
         metrics = metrics or Metrics()
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
@@ -43,14 +47,21 @@ class Services:
         if with_ring:
             services.ring = SingleProcessRing(cfg, instance_id)
             services.extra_routes.append(services.ring.add_routes)
+        if with_compactor:
+            compactor = Compactor(cfg, bucket, CompactorMetrics(metrics.registry), instance_id=instance_id)
+            services.compaction = CompactionLoop(compactor)
         return services
 
     def start(self) -> None:
         self.ingester.start()
         if self.ring is not None:
             self.ring.start()
+        if self.compaction is not None:
+            self.compaction.start()
 
     def stop(self) -> None:
+        if self.compaction is not None:
+            self.compaction.stop()
         if self.ring is not None:
             self.ring.stop()
         self.ingester.stop(flush=True)

@@ -1,4 +1,4 @@
-"""Compaction end to end on RF=3 copies: three in-process ingesters flush the differential
+"""Compaction end to end on RF=3 copies: three in-process ingesters flushed the differential
 data into one bucket (three L0 copies of every sample), a real `all`-mode server answers
 PromQL over it, and every answer is the same after L1 and after L2 compaction, while the
 bucket ends up with one copy of each sample, sorted, in the configured row groups."""
@@ -8,13 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from tests.compactor.conftest import ROW_GROUP_ROWS, TENANT, compactor_config
 from tests.differential import data
-from tests.differential.compare import compare_runs, evaluations, run_queries
-from tests.differential.queries import load_queries
-from tests.fixtures.server import BACKFILL_CONFIG, MytsdbProcess
-from tests.query.conftest import service_config
 from tsdb.compactor import L0, L1, L2, Compactor
-from tsdb.config import config_from_dict
 from tsdb.layout.columns import SERIES_ID, TIMESTAMP
 from tsdb.manifest import ManifestStore
 from tsdb.remote_write.encode import encode_series
@@ -23,59 +19,7 @@ from tsdb.storage.bucket import open_bucket
 from tsdb.tenancy import Tenant
 
 pytestmark = pytest.mark.slow
-TENANT = Tenant("differential")
 HOUR = 3_600_000
-ROW_GROUP_ROWS = 20_000
-
-
-def compactor_config(bucket_dir, scratch, overrides=None, **compactor):
-    return config_from_dict(service_config(scratch, storage={"backend": "filesystem",
-                                                             "filesystem": {"directory": str(bucket_dir)}},
-                                           compactor={"row_group_rows": ROW_GROUP_ROWS, "merge_batch_samples": 50_000,
-                                                      "deletion_delay": "1m", **compactor},
-                                           overrides=overrides or {}))
-
-
-@pytest.fixture(scope="module")
-def replicated(tmp_path_factory):
-    """A server reading a bucket into which three ingesters flushed the same data."""
-    root = tmp_path_factory.mktemp("compaction")
-    server = MytsdbProcess(root / "server", BACKFILL_CONFIG)
-    server.data_dir.mkdir()
-    server.start()
-    bucket_dir = server.data_dir / "bucket"
-    bodies = [encode_series(c) for c in data.chunks(data.generate())]
-    half = len(bodies) // 2
-    for i in (1, 2, 3):
-        cfg = compactor_config(bucket_dir, root / f"ingester-{i}")
-        services = Services.build(cfg, instance_id=f"ingester-{i}")
-        services.start()
-        for k, body in enumerate(bodies):
-            assert services.distributor.push(TENANT, body).status == 204
-            if k == half + i:  # replicas cut their heads at different moments, as real ones do
-                services.ingester.flush(TENANT)
-        services.stop()  # flushes the rest
-    queries = load_queries()
-    evals = evaluations(data.INSTANT_TIMES_MS[:3], data.RANGE_WINDOWS[:2])
-    headers = {"X-Scope-OrgID": TENANT.id}
-    reference = run_queries(server.url, queries, evals, headers, workers=4)
-    yield server, bucket_dir, root, (queries, evals, headers, reference)
-    server.kill()
-
-
-def unique_samples(bucket, manifest) -> int:
-    pairs = set()
-    for e in manifest.files:
-        t = pq.read_table(bucket.pyarrow_filesystem()[1] + "/" + e.path, columns=[SERIES_ID, TIMESTAMP])
-        pairs.update(zip(t.column(SERIES_ID).to_numpy().tolist(), t.column(TIMESTAMP).cast("int64").to_numpy().tolist()))
-    return len(pairs)
-
-
-def assert_same_answers(server, setup) -> None:
-    queries, evals, headers, reference = setup
-    answers = run_queries(server.url, queries, evals, headers, workers=4)
-    report = compare_runs(queries, evals, reference, answers)
-    assert not report.differences, report.format(20)
 
 
 def check_sorted_file(path: str, sort_labels_expected: bool = True) -> None:
@@ -98,14 +42,15 @@ def check_sorted_file(path: str, sort_labels_expected: bool = True) -> None:
     assert pf.metadata.metadata[b"mytsdb.sort_labels"] is not None
 
 
-def test_rf3_copies_compact_to_one_copy_with_identical_answers(replicated):
-    server, bucket_dir, root, setup = replicated
+def test_rf3_copies_compact_to_one_copy_with_identical_answers(replicated, tmp_path):
+    replicated.restore()
+    bucket_dir, root = replicated.bucket_dir, tmp_path
     bucket = open_bucket(compactor_config(bucket_dir, root / "c").storage)
     manifests = ManifestStore(bucket)
     before = manifests.load(TENANT)
     assert {e.level for e in before.files} == {L0} and len(before.files) >= 6
     rows_before = sum(e.rows for e in before.files)
-    want = unique_samples(bucket, before)
+    want = replicated.unique
     assert rows_before >= 3 * want  # three copies of every sample
 
     # The day is still open (5h into it): L0 → one L1 file per 2h block.
@@ -124,7 +69,7 @@ def test_rf3_copies_compact_to_one_copy_with_identical_answers(replicated):
     # Replaced files are marked and kept for `deletion_delay`: queries on older manifests still read them.
     assert len(bucket.list(f"{TENANT.id}/deletion-marks/")) == len(before.files)
     assert all(bucket.exists(e.path) and bucket.exists(e.series_path) for e in before.files)
-    assert_same_answers(server, setup)
+    replicated.assert_same_answers()
 
     # Two days later the day is closed: L1 → one L2 file.
     closed = data.T0 + 50 * HOUR
@@ -137,7 +82,7 @@ def test_rf3_copies_compact_to_one_copy_with_identical_answers(replicated):
     assert sum(e.rows for e in after_l2.files) == want
     assert l2.seq == max(e.seq for e in after_l1.files if e.level == L1)
     check_sorted_file(f"{bucket_dir}/{l2.path}")
-    assert_same_answers(server, setup)
+    replicated.assert_same_answers()
     assert c2.run_once().jobs == 0  # nothing left to do
 
     # Two days on, the L0 files' delay is over: deleted. The L1 files are marked now.
@@ -149,7 +94,7 @@ def test_rf3_copies_compact_to_one_copy_with_identical_answers(replicated):
     assert later.run_once().files_deleted == len(l1)
     assert not any(bucket.exists(e.path) for e in l1)
     assert all(bucket.exists(e.path) for e in after_l2.files) and bucket.list(f"{TENANT.id}/deletion-marks/") == []
-    assert_same_answers(server, setup)
+    replicated.assert_same_answers()
 
 
 def test_retention_removes_whole_days(tmp_path):

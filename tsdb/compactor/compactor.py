@@ -180,13 +180,3 @@ class Compactor:
         log.info("tenant %s: retention removed %d day(s), %d file(s)", tenant.id, len(days), len(removed))
         return len(days)
 
-
-def owned_by_ring(ring_snapshot: Callable[[], object], instance_id: str) -> Callable[[Tenant], bool]:
-    """Tenants sharded across compactors: a tenant belongs to the owner of its token on the
-    compactor ring (every compactor owns everything while the ring is empty)."""
-    def owns(tenant: Tenant) -> bool:
-        ring = ring_snapshot()
-        owner = ring.owner_of_string(tenant.id) if ring is not None else None  # type: ignore[attr-defined]
-        return owner is None or owner == instance_id
-    return owns
-

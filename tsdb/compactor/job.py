@@ -63,7 +63,8 @@ class JobRunner:
     max_promoted_labels: int = 64
     source: str = "compactor"
     clock: Callable[[], float] = time.time
-    # Test hook: called with a step name ("written", "uploaded", "committed") as each completes.
+    # Crash-safety tests: called with each step's name as it completes: "batch" (each merged
+    # batch), "written", "upload" (each file), "uploaded", "committed", "marked" (each input).
     after_step: Callable[[str], None] = lambda step: None
 
     def run(self, tenant: Tenant, job: Job, progress: Callable[[int], None] = lambda rows: None,
@@ -91,6 +92,7 @@ class JobRunner:
         now = int(self.clock() * 1000)
         for e in job.inputs:
             mark(self.bucket, tenant, e.path, e.series_path, now)
+            self.after_step("marked")
         return JobResult(job, tuple(entries), rows_read, sum(e.rows for e in entries))
 
     def _options(self) -> WriterOptions:
@@ -124,6 +126,7 @@ class JobRunner:
                         _close_into(out, done)
                         del outputs[0]
                 progress(batch.rows_in)
+                self.after_step("batch")
             for out in outputs.values():
                 _close_into(out, done)
         except BaseException:
@@ -142,6 +145,7 @@ class JobRunner:
             series_path = series_file_path(tenant, job.day, w.name)
             self.bucket.put(series_path, w.sidecar)
             self.bucket.put_file(data_path, w.local_path)
+            self.after_step("upload")
             entries.append(FileEntry(data_path, series_path, job.day, job.level, w.min_time, w.max_time, w.rows,
                                      w.series, w.bytes, seq, SCHEMA_VERSION, self.source))
         return entries
