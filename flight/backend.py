@@ -44,20 +44,25 @@ class LocalBackend:
     `chunk_cache` (a `DiskCache` or None), and `ingester` when `read_head`. `file_scope` is the files this process serves
     by default (all of the manifest when None)."""
 
-    def __init__(self, services: Any, read_head: bool = True, file_scope: FileScope | None = None) -> None:
+    def __init__(self, services: Any, read_head: bool = True, file_scope: FileScope | None = None,
+                 retired: Callable[[Tenant, str], FileEntry | None] | None = None) -> None:
         self.services = services
         self.read_head = read_head
         self.file_scope = file_scope
+        self.retired = retired  # files the manifest dropped lately (compacted), still readable
 
     def _files(self, tenant: Tenant, requested: list[str] | None) -> Callable[[Manifest], Sequence[FileEntry]]:
         def narrow(manifest: Manifest) -> Sequence[FileEntry]:
             if requested is None:
                 return manifest.files if self.file_scope is None else self.file_scope(tenant, manifest)
             by_path = {e.path: e for e in manifest.files}
-            unknown = [p for p in requested if p not in by_path]
-            if unknown:
-                raise BadRequest(f"file {unknown[0]} is not in tenant {tenant.id}'s manifest")
-            return [by_path[p] for p in requested]
+            found = []
+            for p in requested:
+                entry = by_path.get(p) or (self.retired(tenant, p) if self.retired is not None else None)
+                if entry is None:
+                    raise BadRequest(f"file {p} is not in tenant {tenant.id}'s manifest")
+                found.append(entry)
+            return found
         return narrow
 
     def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int,

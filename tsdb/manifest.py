@@ -100,6 +100,13 @@ class ManifestStore:
                 continue  # deleted by a concurrent cleanup between list and get: list again
         raise RuntimeError(f"manifest of tenant {tenant.id} keeps disappearing")
 
+    def load_version(self, tenant: Tenant, version: int) -> Manifest | None:
+        """Version `version`, or None once cleanup removed it."""
+        try:
+            return Manifest.from_json(self.bucket.get(manifest_path(tenant, version)))
+        except ObjectNotFound:
+            return None
+
     def commit(self, tenant: Tenant, change: Callable[[Manifest, int], Manifest]) -> Manifest:
         """Apply `change(current, next_version)` and commit it as the next version.
 

@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from flight.backend import LocalBackend
 from promql.matchers import Matcher
 from tsdb.config import Config
-from tsdb.manifest import Manifest, ManifestStore
+from tsdb.manifest import FileEntry, Manifest, ManifestStore
 from tsdb.query.layout import LayoutCache
 from tsdb.reader import SeriesReader
 from tsdb.storage.bucket import Bucket
@@ -26,12 +26,18 @@ from tsdb.tenancy import Tenant
 
 
 class RefreshingManifests:
-    """`ManifestStore.load` with a per-tenant time-to-live."""
+    """`ManifestStore.load` with a per-tenant time-to-live.
 
-    def __init__(self, store: ManifestStore, refresh_ms: int) -> None:
+    Files that leave the manifest (replaced by compaction, or past retention) stay known as
+    `retired` for `retired_ms`: a querier that planned on a slightly older manifest still
+    names them, and they stay in the bucket for the compactor's `deletion_delay`."""
+
+    def __init__(self, store: ManifestStore, refresh_ms: int, retired_ms: int = 0) -> None:
         self.store = store
         self.refresh_s = refresh_ms / 1000
+        self.retired_s = retired_ms / 1000
         self._cache: dict[str, tuple[float, Manifest]] = {}
+        self._retired: dict[str, dict[str, tuple[float, FileEntry]]] = {}
         self._lock = threading.Lock()
 
     def load(self, tenant: Tenant) -> Manifest:
@@ -43,14 +49,44 @@ class RefreshingManifests:
 
     def _reload(self, tenant: Tenant) -> Manifest:
         manifest = self.store.load(tenant)
+        now = time.monotonic()
         with self._lock:
-            self._cache[tenant.id] = (time.monotonic(), manifest)
+            old = self._cache.get(tenant.id)
+            self._cache[tenant.id] = (now, manifest)
+            retired = self._retired.setdefault(tenant.id, {})
+            if old is not None:
+                live = {e.path for e in manifest.files}
+                for e in old[1].files:
+                    if e.path not in live:
+                        retired.setdefault(e.path, (now + self.retired_s, e))
+            for path in [p for p, (until, _) in retired.items() if until < now]:
+                del retired[path]
         return manifest
+
+    def retired(self, tenant: Tenant, path: str) -> FileEntry | None:
+        """A file of `tenant` that left the manifest lately: seen leaving by this process, or
+        (after a restart) found in one of the older versions still in the bucket."""
+        with self._lock:
+            hit = self._retired.get(tenant.id, {}).get(path)
+        if hit is not None:
+            return hit[1] if hit[0] >= time.monotonic() else None
+        current = self.load(tenant).version
+        for version in range(current - 1, max(0, current - self.store.keep_versions) - 1, -1):
+            older = self.store.load_version(tenant, version)
+            entry = next((e for e in older.files if e.path == path), None) if older is not None else None
+            if entry is not None:
+                with self._lock:
+                    self._retired.setdefault(tenant.id, {})[path] = (time.monotonic() + self.retired_s, entry)
+                return entry
+        return None
 
     def load_with(self, tenant: Tenant, paths: Sequence[str]) -> Manifest:
         manifest = self.load(tenant)
         known = {e.path for e in manifest.files}
-        if any(p not in known for p in paths):
+        with self._lock:
+            retired = self._retired.get(tenant.id, {})
+            unknown = [p for p in paths if p not in known and p not in retired]
+        if unknown:
             manifest = self._reload(tenant)
         return manifest
 
@@ -61,12 +97,13 @@ class StoreGateway:
     def __init__(self, cfg: Config, bucket: Bucket) -> None:
         self.cfg = cfg
         self.bucket = bucket
-        self.manifests = RefreshingManifests(ManifestStore(bucket), cfg.store_gateway.manifest_refresh)
+        self.manifests = RefreshingManifests(ManifestStore(bucket), cfg.store_gateway.manifest_refresh,
+                                             retired_ms=cfg.compactor.deletion_delay)
         self.reader = SeriesReader(None, bucket, self.manifests)  # type: ignore[arg-type]  # no head here
         self.layouts = LayoutCache()
         self.chunk_cache = DiskCache(cfg.store_gateway_cache_dir, cfg.store_gateway.cache_max_bytes)
         self.ingester = None
-        self._backend = LocalBackend(self, read_head=False)
+        self._backend = LocalBackend(self, read_head=False, retired=self.manifests.retired)
 
     def backend(self) -> "StoreGatewayBackend":
         return StoreGatewayBackend(self)

@@ -3,6 +3,7 @@ files) and a store gateway (files only), read back through the querier's client.
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -135,3 +136,23 @@ def test_a_server_that_is_down_is_unavailable():
     client = QueryClient(f"127.0.0.1:{_port()}", timeout_s=2)
     with pytest.raises(BackendUnavailable):
         client.select(A, matchers("up"), 0, 1)
+
+
+def test_store_gateway_still_serves_files_compaction_just_replaced(served):
+    """A querier planning on a manifest a few seconds old names files that compaction has
+    since replaced: they are still in the bucket (deletion marks wait), and served."""
+    services, _, serve = served
+    files = [e.path for e in services.manifests.load(A).files]
+    warm = StoreGateway(services.cfg, services.bucket)
+    warm_client = serve(warm.backend())
+    before = as_rows(warm_client.select(A, matchers('{job="api"}'), BASE_TS, END, files=files))
+    assert before
+    services.manifests.commit(A, lambda current, version: replace(current, files=()))  # "compacted away"
+    warm.manifests.load_with(A, ["new-file"])  # a request naming a file it does not know: re-read
+    assert warm.manifests.load(A).files == ()
+    cold_client = serve(StoreGateway(services.cfg, services.bucket).backend())  # e.g. restarted meanwhile
+    for client in (warm_client, cold_client):
+        assert as_rows(client.select(A, matchers('{job="api"}'), BASE_TS, END, files=files)) == before
+        with pytest.raises(RemoteError, match="not in tenant team-a's manifest"):
+            client.select(A, matchers('{job="api"}'), BASE_TS, END,
+                          files=[e.path for e in services.manifests.load(B).files])
