@@ -55,8 +55,8 @@ class DistributorConfig:
     remote_timeout: int = _opt(
         2_000, "How long the distributor waits for ingesters to answer a push (Mimir's default).", "duration")
     ha_tracker_enabled: bool = _opt(
-        False, "Deduplicate HA Prometheus pairs on `limits.ha_cluster_label` / `limits.ha_replica_label` "
-        "(not available yet: `true` is refused at start-up).")
+        False, "Deduplicate HA Prometheus pairs on `limits.ha_cluster_label` / `limits.ha_replica_label`, for tenants "
+        "with `limits.accept_ha_samples`; elections live in the ring's KV store.")
     ha_tracker_update_timeout: int = _opt(
         15_000, "Refresh the elected replica's timestamp in the KV store at most this often.", "duration")
     ha_tracker_failover_timeout: int = _opt(
@@ -389,8 +389,8 @@ def _check(obj: Any, path: str) -> None:
             if getattr(obj, name) <= 0:
                 raise bad(name, "must be positive")
     elif isinstance(obj, DistributorConfig):
-        if obj.ha_tracker_enabled:
-            raise bad("ha_tracker_enabled", "HA-pair deduplication is not available yet (planned in issue 4)")
+        if obj.ha_tracker_failover_timeout <= obj.ha_tracker_update_timeout:
+            raise bad("ha_tracker_failover_timeout", "must be longer than ha_tracker_update_timeout")
     elif isinstance(obj, StoreGatewayConfig):
         if obj.replication_factor <= 0:
             raise bad("replication_factor", "must be positive")

@@ -22,6 +22,8 @@ from tsdb.ingester import SeriesBatch
 from tsdb.metrics import Metrics
 from tsdb.ratelimit import RateLimiter
 from tsdb.remote_write.decode import DecodeError, SeriesLimits, decode_write_request
+from tsdb.ha_tracker import HATracker
+from tsdb.remote_write.droplabel import drop_label
 from tsdb.remote_write.errors import format_labels, format_series_error
 from tsdb.replication import IngestTarget, ReplicationError
 from tsdb.tenancy import Tenant
@@ -37,7 +39,7 @@ _SAMPLE_REASONS = {admission.OUT_OF_ORDER: "sample_out_of_order", admission.DUPL
 
 @dataclass(frozen=True)
 class PushOutcome:
-    status: int          # 204, 400, 413, 429; 500 when replication misses its quorum
+    status: int          # 204, 400, 413, 429; 202 for an HA replica that is not elected; 500 when replication misses its quorum
     message: str = ""
     accepted: int = 0
 
@@ -48,11 +50,12 @@ class Distributor:
     global ingestion rate is divided among them, as Mimir's global strategy does."""
 
     def __init__(self, cfg: Config, target: IngestTarget, metrics: Metrics,
-                 distributors: Callable[[], int] = lambda: 1) -> None:
+                 distributors: Callable[[], int] = lambda: 1, ha_tracker: HATracker | None = None) -> None:
         self.cfg = cfg
         self.target = target
         self.metrics = metrics
         self.distributors = distributors
+        self.ha_tracker = ha_tracker  # with `distributor.ha_tracker_enabled`
         self.rate_limiter = RateLimiter()
 
     def push(self, tenant: Tenant, body: bytes) -> PushOutcome:
@@ -79,6 +82,11 @@ class Distributor:
 
     def _push_decoded(self, tenant: Tenant, decoded, limits: Limits) -> PushOutcome:
         self.metrics.received_samples.labels(tenant.id).inc(decoded.n_samples)
+        drop = None
+        if self.ha_tracker is not None and limits.accept_ha_samples and decoded.n_series:
+            rejected, drop = self._ha_dedupe(tenant, decoded, limits)
+            if rejected is not None:
+                return rejected
         errors: list[str] = []
         bad_series = np.flatnonzero(decoded.error_code != 0)
         if len(bad_series):
@@ -110,7 +118,7 @@ class Distributor:
             return PushOutcome(429, _rate_limited(limits))
 
         accepted = 0
-        batch, valid_series = _valid_batch(decoded, sample_series, keep)
+        batch, valid_series = _valid_batch(decoded, sample_series, keep, drop)
         try:
             result = self.target.push(tenant, batch, decoded.metadata)
         except ReplicationError as e:
@@ -128,17 +136,39 @@ class Distributor:
             return PushOutcome(400, errors[0], accepted)
         return PushOutcome(204, "", accepted)
 
+    def _ha_dedupe(self, tenant: Tenant, decoded, limits: Limits) -> tuple[PushOutcome | None, str | None]:
+        """Mimir's HA dedup, judged on the first series' labels: (a 202 answer if this replica
+        is not the elected one, else None; the label to remove before storage, or None)."""
+        labels = dict(decoded.series_labels(0))
+        cluster, replica = labels.get(limits.ha_cluster_label), labels.get(limits.ha_replica_label)
+        if not cluster or not replica:
+            return None, None
+        verdict = self.ha_tracker.check(tenant.id, cluster, replica)
+        if verdict.changed:
+            self.metrics.ha_elected_changes.labels(tenant.id, cluster).inc()
+        if not verdict.accept:
+            self.metrics.deduped_samples.labels(tenant.id, cluster).inc(decoded.n_samples)
+            return PushOutcome(202, _ha_verdict_message(replica, verdict.elected)), None
+        return None, limits.ha_replica_label
 
-def _valid_batch(decoded, sample_series: np.ndarray, keep: np.ndarray) -> tuple[SeriesBatch, np.ndarray]:
+
+def _ha_verdict_message(replica: str, elected: str) -> str:
+    return f"replicas did not match, rejecting sample: replica={replica}, elected={elected}"
+
+
+def _valid_batch(decoded, sample_series: np.ndarray, keep: np.ndarray,
+                 drop: str | None = None) -> tuple[SeriesBatch, np.ndarray]:
     """The valid series and samples of a request, as columns (labels as a map array),
-    and the request index of each kept series."""
+    and the request index of each kept series; without the label `drop` if given."""
     valid_series = np.flatnonzero(decoded.error_code == 0)
     remap = np.full(decoded.n_series, -1, np.int64)
     remap[valid_series] = np.arange(len(valid_series))
-    offsets = decoded.label_offsets.astype(np.int32)
-    all_labels = pa.MapArray.from_arrays(pa.array(offsets), decoded.label_names, decoded.label_values)
+    series_id, offsets, names, values = decoded.series_id, decoded.label_offsets, decoded.label_names, decoded.label_values
+    if drop is not None:
+        series_id, offsets, names, values = drop_label(series_id, offsets, names, values, drop)
+    all_labels = pa.MapArray.from_arrays(pa.array(offsets.astype(np.int32)), names, values)
     batch = SeriesBatch(
-        series_id=decoded.series_id[valid_series],
+        series_id=series_id[valid_series],
         labels=all_labels.take(pa.array(valid_series)),
         sample_series=remap[sample_series[keep]],
         timestamps=decoded.timestamps[keep],

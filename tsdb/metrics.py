@@ -26,6 +26,12 @@ class Metrics:
         self.discarded_samples = Counter("mytsdb_discarded_samples_total",
                                          "Samples rejected, by reason (Mimir's names).", ["tenant", "reason"],
                                          registry=r)
+        self.deduped_samples = Counter("mytsdb_distributor_deduped_samples_total",
+                                       "Samples dropped by HA-pair dedup (a non-elected replica's).",
+                                       ["tenant", "cluster"], registry=r)
+        self.ha_elected_changes = Counter("mytsdb_distributor_ha_tracker_elected_replica_changes_total",
+                                          "Elections of a new replica by this distributor.", ["tenant", "cluster"],
+                                          registry=r)
         self.ingested_samples = Counter("mytsdb_ingester_ingested_samples_total",
                                         "Samples appended to the head.", ["tenant"], registry=r)
         self.push_seconds = Histogram("mytsdb_distributor_push_duration_seconds",

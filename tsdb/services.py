@@ -9,12 +9,14 @@ from tsdb.compactor.loop import CompactionLoop
 from tsdb.compactor.metrics import CompactorMetrics
 from tsdb.config import Config
 from tsdb.distributor import Distributor
+from tsdb.ha_tracker import ha_tracker
 from tsdb.ingester import Ingester
 from tsdb.manifest import ManifestStore
 from tsdb.metrics import Metrics
 from tsdb.query.layout import LayoutCache
 from tsdb.reader import SeriesReader
 from tsdb.replication import LocalIngester
+from tsdb.ring.kv import MemoryKV
 from tsdb.ring.local import SingleProcessRing
 from tsdb.storage.bucket import Bucket, open_bucket
 from tsdb.storage.diskcache import DiskCache
@@ -42,7 +44,7 @@ class Services:
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
         services = cls(cfg, metrics, bucket, ingester.manifests, ingester,
-                       Distributor(cfg, LocalIngester(ingester), metrics),
+                       Distributor(cfg, LocalIngester(ingester), metrics, ha_tracker=ha_tracker(cfg, MemoryKV())),
                        SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
         if with_ring:
             services.ring = SingleProcessRing(cfg, instance_id)

@@ -52,7 +52,7 @@ def test_durations_sizes_and_overrides():
     ({"querier": {"timeout": "0s"}}, "invalid value for 'querier.timeout'"),
     ({"querier": {"max_samples": 0}}, "invalid value for 'querier.max_samples'"),
     ({"querier": {"query_ingester_within": "13h"}}, "unknown key 'querier.query_ingester_within'"),
-    ({"distributor": {"ha_tracker_enabled": True}}, "HA-pair deduplication is not available yet"),
+    ({"distributor": {"ha_tracker_failover_timeout": "10s"}}, "must be longer than ha_tracker_update_timeout"),
     ({"ring": {"kvstore": "consul"}}, "must be one of memory, etcd"),
     ({"ring": {"replication_factor": 0}}, "must be positive"),
     ({"limits": {"max_fetched_series_per_query": -1}}, "invalid value for 'limits.max_fetched_series_per_query'"),

@@ -23,6 +23,7 @@ class KV(Protocol):
     def list_prefix(self, prefix: str) -> dict[str, bytes]: ...
     def put(self, key: str, value: bytes) -> None: ...
     def create(self, key: str, value: bytes) -> bool: ...
+    def compare_and_swap(self, key: str, old: bytes, new: bytes) -> bool: ...
     def delete(self, key: str) -> None: ...
     def close(self) -> None: ...
 
@@ -49,6 +50,13 @@ class MemoryKV:
             if key in self._data:
                 return False
             self._data[key] = value
+            return True
+
+    def compare_and_swap(self, key: str, old: bytes, new: bytes) -> bool:
+        with self._lock:
+            if self._data.get(key) != old:
+                return False
+            self._data[key] = new
             return True
 
     def delete(self, key: str) -> None:
@@ -120,6 +128,15 @@ class EtcdKV:
         answer = self._call("/v3/kv/txn", {
             "compare": [{"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
             "success": [{"request_put": {"key": k, "value": _b64(value)}}],
+        })
+        return bool(answer.get("succeeded", False))
+
+    def compare_and_swap(self, key: str, old: bytes, new: bytes) -> bool:
+        """Put `new` only if the value is still `old` (etcd compares values in one txn)."""
+        k = _b64(key.encode())
+        answer = self._call("/v3/kv/txn", {
+            "compare": [{"key": k, "target": "VALUE", "result": "EQUAL", "value": _b64(old)}],
+            "success": [{"request_put": {"key": k, "value": _b64(new)}}],
         })
         return bool(answer.get("succeeded", False))
 

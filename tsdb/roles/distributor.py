@@ -4,6 +4,7 @@ from __future__ import annotations
 from tsdb.api.app import AppParts
 from tsdb.config import Config
 from tsdb.distributor import Distributor
+from tsdb.ha_tracker import ha_tracker
 from tsdb.ingest_rpc.client import IngesterClients
 from tsdb.replication import ReplicatedIngesters
 from tsdb.roles.base import Role
@@ -18,7 +19,8 @@ class DistributorRole(Role):
         self.clients = IngesterClients()
         target = ReplicatedIngesters(self.watchers["ingester"], self.clients, cfg.ring.replication_factor,
                                      cfg.distributor.remote_timeout / 1000)
-        self.distributor = Distributor(cfg, target, self.metrics, distributors=self.healthy_distributors)
+        self.distributor = Distributor(cfg, target, self.metrics, distributors=self.healthy_distributors,
+                                       ha_tracker=ha_tracker(cfg, self.kv))
 
     def healthy_distributors(self) -> int:
         ring = self.watchers["distributor"].ring()
