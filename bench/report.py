@@ -165,4 +165,44 @@ def markdown(results: dict) -> str:
                      "costly on this VM, whose balloon reports freed memory to the host) is most of its spread.")
     for section, err in results.get("errors", {}).items():
         lines.append(f"| {section} | failed: {err} | | | |")
+    text = "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
+    if "cluster" in results:
+        text += "\n" + cluster_markdown(results["cluster"])
+    return text
+
+
+def cluster_markdown(r: dict) -> str:
+    """The cluster section: distributed mode against `all` mode (not against Prometheus)."""
+    lines = ["| benchmark | cluster | `all` mode | cluster / all |", "|---|---:|---:|---:|"]
+    notes = []
+    if "ingest" in r:
+        i = r["ingest"]
+        lines.append(f"| ingest, samples/s ({i['samples'] / 1e6:g}M samples, {i['concurrency']} connections, "
+                     f"median of {i['rounds']}; RF=3: every sample written 3 times) "
+                     f"| {i['cluster']['samples_per_second']:,} | {i['all']['samples_per_second']:,} | {i['ratio']:.2f} |")
+        lines.append(f"| ingest, samples per server CPU-second (all processes) "
+                     f"| {i['cluster']['samples_per_cpu_second']:,} | {i['all']['samples_per_cpu_second']:,} "
+                     f"| {i['cpu_ratio']:.2f} |")
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in i["cluster"]["cpu_by_process"].items())
+        copies = [x.get("copies_per_sample", 3) for x in i["cluster"]["runs"]]
+        notes.append(f"Cluster ingest CPU-seconds by process (median run): {cpu}. Copies per sample in the "
+                     f"ingesters after each run: {', '.join(f'{c:.3f}' for c in copies)} (3 when every third "
+                     "replica's push also landed; at least 2, a quorum, is what an acknowledgement promises).")
+    if "queries" in r:
+        q = r["queries"]
+        c = q["config"]
+        for row in q["queries"]:
+            agree = row["agreement"]
+            same = not (agree["points_differing"] or agree["points_only_in_one"] or agree["series_only_in_one"])
+            lines.append(f"| query `{row['query'].replace('|', '&#124;')}` ({c['hours']} h of {c['series']:,} "
+                         f"series, step {c['query_step_s']} s), median s{'' if same else ' (**answers differ**)'} "
+                         f"| {row['cluster_median_s']:.3f} | {row['all_median_s']:.3f} | {row['ratio']:.2f} |")
+        notes.append(f"Queries: {q['samples'] / 1e6:.1f}M samples loaded into both and flushed; the cluster's "
+                     "querier fans out over Flight to 3 ingesters and 2 store gateways; "
+                     f"{c['warmup']} warm-up + {c['runs']} runs, interleaved, median.")
+    if "profile" in r:
+        p = r["profile"]
+        split = ", ".join(f"{k} {v:.0%}" for k, v in p["share"].items())
+        notes.append(f"Write-path CPU split (distributor + 3 ingesters in one process, {p['samples'] / 1e6:g}M "
+                     f"samples, {p['samples_per_cpu_second_grpc']:,} samples per CPU-second with gRPC): {split}.")
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"

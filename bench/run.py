@@ -15,12 +15,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest, memory, query, report, size
+from bench import cluster, cluster_profile, ingest, memory, query, report, size
 from bench.feed import FeedConfig, build_feed, check_body
 from bench.targets import ensure_prometheus
 
 SECTIONS = ("ingest", "size", "memory")  # the default run
-CHOICES = SECTIONS + ("query",)
+CHOICES = SECTIONS + ("query", "cluster")
 SIZE_STEPS = 480  # 2 h at 15 s: one Prometheus block's worth
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     steps = max(cfg.samples // cfg.series, 1)
     live = None
-    if {"ingest", "memory"} & set(cfg.sections):
+    if {"ingest", "memory", "cluster"} & set(cfg.sections):
         print(f"[feed] {cfg.series:,} series x {steps} steps", flush=True)
         live = build_feed(FeedConfig(cfg.series, steps, series_per_request=cfg.series_per_request))
         check_body(live, 0)
@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                 check_body(feed, 0)
                 results["size"] = size.run(feed, size.SizeConfig(cfg.concurrency))
                 del feed
+            elif section == "cluster":
+                ccfg = cluster.ClusterBenchConfig(cfg.concurrency, min(cfg.rounds, 3),
+                                                  query.QueryConfig.quick(runs=3, concurrency=cfg.concurrency))
+                results["cluster"] = {"ingest": cluster.ingest(live, ccfg), "queries": cluster.queries(ccfg),
+                                      "profile": cluster_profile.run(live)}
             elif section == "query":
                 qcfg = query.QueryConfig.quick if cfg.quick else query.QueryConfig
                 results["query"] = query.run(qcfg(concurrency=cfg.concurrency), cfg.out)
