@@ -24,19 +24,21 @@ class BadRequest(ValueError):
 
 class QueryBackend(Protocol):
     def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int,
-               files: list[str] | None) -> SeriesSet: ...
+               files: list[str] | None, after_seq: int | None = None) -> SeriesSet: ...
 
     def series(self, tenant: Tenant, matcher_sets: Sequence[Sequence[Matcher]], start_ms: int, end_ms: int,
-               files: list[str] | None) -> pa.Table: ...
+               files: list[str] | None, after_seq: int | None = None) -> pa.Table: ...
 
-    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]: ...
+    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files,
+                    after_seq: int | None = None) -> list[str]: ...
 
-    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]: ...
+    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files,
+                     after_seq: int | None = None) -> list[str]: ...
 
     def metadata(self, tenant: Tenant) -> dict[str, list[dict]]: ...
 
 
-FileScope = Callable[[Tenant, Manifest], Sequence[FileEntry]]
+FileScope = Callable[[Tenant, Manifest, "int | None"], Sequence[FileEntry]]  # (tenant, manifest, after_seq)
 
 
 class LocalBackend:
@@ -51,10 +53,13 @@ class LocalBackend:
         self.file_scope = file_scope
         self.retired = retired  # files the manifest dropped lately (compacted), still readable
 
-    def _files(self, tenant: Tenant, requested: list[str] | None) -> Callable[[Manifest], Sequence[FileEntry]]:
+    def _files(self, tenant: Tenant, requested: list[str] | None,
+               after_seq: int | None = None) -> Callable[[Manifest], Sequence[FileEntry]]:
         def narrow(manifest: Manifest) -> Sequence[FileEntry]:
             if requested is None:
-                return manifest.files if self.file_scope is None else self.file_scope(tenant, manifest)
+                if self.file_scope is None:
+                    return manifest.files
+                return self.file_scope(tenant, manifest, after_seq)
             by_path = {e.path: e for e in manifest.files}
             found = []
             for p in requested:
@@ -66,23 +71,26 @@ class LocalBackend:
         return narrow
 
     def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int,
-               files: list[str] | None) -> SeriesSet:
+               files: list[str] | None, after_seq: int | None = None) -> SeriesSet:
         limit = self.services.cfg.limits_for(tenant).max_fetched_series_per_query
         source = StorageSource(self.services, tenant, limit, layouts=self.services.layouts, read_head=self.read_head,
-                               files=self._files(tenant, files), chunks=self.services.chunk_cache)
+                               files=self._files(tenant, files, after_seq), chunks=self.services.chunk_cache)
         return source.select(matchers, start_ms, end_ms)
 
-    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files) -> pa.Table:
+    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files,
+               after_seq: int | None = None) -> pa.Table:
         return self.services.reader.select(tenant, matcher_sets, start_ms, end_ms,
-                                           files=self._files(tenant, files), read_head=self.read_head)
+                                           files=self._files(tenant, files, after_seq), read_head=self.read_head)
 
-    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]:
+    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files,
+                    after_seq: int | None = None) -> list[str]:
         return self.services.reader.label_names(tenant, matcher_sets, start_ms, end_ms,
-                                                files=self._files(tenant, files), read_head=self.read_head)
+                                                files=self._files(tenant, files, after_seq), read_head=self.read_head)
 
-    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]:
+    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files,
+                     after_seq: int | None = None) -> list[str]:
         return self.services.reader.label_values(tenant, name, matcher_sets, start_ms, end_ms,
-                                                 files=self._files(tenant, files), read_head=self.read_head)
+                                                 files=self._files(tenant, files, after_seq), read_head=self.read_head)
 
     def metadata(self, tenant: Tenant) -> dict[str, list[dict]]:
         if not self.read_head:

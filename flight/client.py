@@ -64,30 +64,33 @@ class QueryClient:
         return results[0].body.to_pybytes() if results else b""
 
     def select(self, tenant: Tenant, matchers: Sequence[Matcher], start_ms: int, end_ms: int,
-               files: Sequence[str] | None = None) -> SeriesSet:
-        req = Request("select", (tuple(matchers),), start_ms, end_ms, tuple(files) if files is not None else None)
+               files: Sequence[str] | None = None, after_seq: int | None = None) -> SeriesSet:
+        req = Request("select", (tuple(matchers),), start_ms, end_ms, tuple(files) if files is not None else None,
+                      after_seq=after_seq)
         try:
             table = self._conn().do_get(fl.Ticket(req.encode()), self._options(tenant)).read_all()
         except (fl.FlightError, OSError) as e:
             raise self._failed(e) from None
         return series_set_from_table(table)
 
-    def _labels_request(self, kind, matcher_sets, start_ms, end_ms, files, name=None) -> Request:
+    def _labels_request(self, kind, matcher_sets, start_ms, end_ms, files, name=None, after_seq=None) -> Request:
         return Request(kind, tuple(tuple(ms) for ms in matcher_sets), start_ms, end_ms,
-                       tuple(files) if files is not None else None, name)
+                       tuple(files) if files is not None else None, name, after_seq)
 
-    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files=None) -> pa.Table:
-        return from_ipc(self._action(tenant, "series", self._labels_request("series", matcher_sets, start_ms, end_ms,
-                                                                            files)))
+    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files=None,
+               after_seq: int | None = None) -> pa.Table:
+        return from_ipc(self._action(tenant, "series", self._labels_request(
+            "series", matcher_sets, start_ms, end_ms, files, after_seq=after_seq)))
 
-    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files=None) -> list[str]:
+    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files=None,
+                    after_seq: int | None = None) -> list[str]:
         return orjson.loads(self._action(tenant, "label_names", self._labels_request(
-            "label_names", matcher_sets, start_ms, end_ms, files)))
+            "label_names", matcher_sets, start_ms, end_ms, files, after_seq=after_seq)))
 
     def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int,
-                     files=None) -> list[str]:
+                     files=None, after_seq: int | None = None) -> list[str]:
         return orjson.loads(self._action(tenant, "label_values", self._labels_request(
-            "label_values", matcher_sets, start_ms, end_ms, files, name)))
+            "label_values", matcher_sets, start_ms, end_ms, files, name, after_seq)))
 
     def metadata(self, tenant: Tenant) -> dict[str, list[dict]]:
         return orjson.loads(self._action(tenant, "metadata", Request("metadata")))

@@ -96,7 +96,7 @@ class QueryFlightServer(fl.FlightServerBase):
             if req.kind != "select" or len(req.matcher_sets) != 1:
                 raise ValueError("a ticket must be a select with one matcher set")
             result = self.backend.select(tenant, list(req.matcher_sets[0]), req.start_ms, req.end_ms,
-                                         list(req.files) if req.files is not None else None)
+                                         list(req.files) if req.files is not None else None, req.after_seq)
             batches = list(series_set_batches(result, self.max_samples_per_batch))
             return fl.RecordBatchStream(pa.Table.from_batches(batches, SERIES_DATA_SCHEMA))
         return self._run("select", work)
@@ -111,14 +111,15 @@ class QueryFlightServer(fl.FlightServerBase):
             files = list(req.files) if req.files is not None else None
             sets = [list(s) for s in req.matcher_sets]
             if action.type == "series":
-                return [to_ipc(self.backend.series(tenant, sets, req.start_ms, req.end_ms, files))]
+                return [to_ipc(self.backend.series(tenant, sets, req.start_ms, req.end_ms, files, req.after_seq))]
             if action.type == "label_names":
-                return [orjson.dumps(self.backend.label_names(tenant, sets, req.start_ms, req.end_ms, files))]
+                return [orjson.dumps(self.backend.label_names(tenant, sets, req.start_ms, req.end_ms, files,
+                                                              req.after_seq))]
             if action.type == "label_values":
                 if req.name is None:
                     raise ValueError("label_values needs a name")
                 return [orjson.dumps(self.backend.label_values(tenant, req.name, sets, req.start_ms, req.end_ms,
-                                                               files))]
+                                                               files, req.after_seq))]
             if action.type == "metadata":
                 return [orjson.dumps(self.backend.metadata(tenant))]
             raise ValueError(f"unknown action {action.type!r}")

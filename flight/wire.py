@@ -36,12 +36,16 @@ class Request:
     end_ms: int = 0
     files: tuple[str, ...] | None = None
     name: str | None = None                # label_values
+    # To an ingester: serve only the own flushed files committed after this manifest
+    # version (the querier reads older ones from the store gateways).
+    after_seq: int | None = None
 
     def encode(self) -> bytes:
         return orjson.dumps({
             "kind": self.kind, "start_ms": self.start_ms, "end_ms": self.end_ms,
             "matcher_sets": [[[m.name, m.op, m.value, m.dot_matches_newline] for m in ms] for ms in self.matcher_sets],
-            "files": list(self.files) if self.files is not None else None, "name": self.name})
+            "files": list(self.files) if self.files is not None else None, "name": self.name,
+            "after_seq": self.after_seq})
 
     @classmethod
     def decode(cls, data: bytes) -> "Request":
@@ -51,7 +55,7 @@ class Request:
             raise ValueError(f"malformed request: {e}") from None
         if not isinstance(raw, dict):
             raise ValueError("malformed request: not an object")
-        allowed = {"kind", "start_ms", "end_ms", "matcher_sets", "files", "name"}
+        allowed = {"kind", "start_ms", "end_ms", "matcher_sets", "files", "name", "after_seq"}
         extra = set(raw) - allowed
         if extra:  # a `tenant` key included: the tenant comes from call metadata only
             raise ValueError(f"malformed request: unknown keys {sorted(extra)}")
@@ -68,9 +72,12 @@ class Request:
             name = raw.get("name")
             if name is not None and not isinstance(name, str):
                 raise ValueError("name must be a string")
+            after_seq = raw.get("after_seq")
+            if after_seq is not None and not isinstance(after_seq, int):
+                raise ValueError("after_seq must be an integer")
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed request: {e}") from None
-        return cls(kind, sets, start, end, tuple(files) if files is not None else None, name)
+        return cls(kind, sets, start, end, tuple(files) if files is not None else None, name, after_seq)
 
 
 def _matcher(raw: list) -> Matcher:

@@ -1,11 +1,11 @@
 """The querier's read path in distributed mode: fan out over Arrow Flight, merge, dedup.
 
-Per selector (`DistributedSource.select`), in parallel:
+Per selector (`DistributedSource.select`), after reading the tenant's manifest, in parallel:
 - every ingester of the ring, for the part of the range newer than
-  `query_ingesters_within` (their heads, plus the files they flushed themselves: an
-  ingester keeps those queryable, so a sample is never invisible while the store
-  gateways' manifests catch up);
-- the store gateways, for every manifest file overlapping the range. Each file goes to
+  `query_ingesters_within`: their heads, plus the files they flushed themselves after that
+  manifest version (an ingester keeps its flushes queryable, so a sample is never
+  invisible while it moves to the bucket);
+- the store gateways, for every file of that manifest overlapping the range. Each file goes to
   the first healthy of its owners on the store-gateway ring; when a gateway fails, its
   files move to their next owner.
 
@@ -32,6 +32,7 @@ from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.config import Config
 from tsdb.ingester import IN_ORDER_WINDOW_MS, MetricMetadata
+from tsdb.manifest import Manifest
 from tsdb.query.errors import too_many_series
 from tsdb.query.merge import merge_sets
 from tsdb.ring import InstanceDesc, Ring, RingWatcher
@@ -41,6 +42,8 @@ from tsdb.tenancy import Tenant
 log = logging.getLogger(__name__)
 
 FANOUT_THREADS = 16
+# call(client, files, start_ms, end_ms, after_seq): one request to one ingester or store gateway
+Call = Callable[[QueryClient, "list[str] | None", int, int, "int | None"], Any]
 
 
 class QueryUnavailable(Exception):
@@ -96,15 +99,20 @@ class Querier:
 
     # -- fan-out ------------------------------------------------------------------------
 
-    def fan_out(self, tenant: Tenant, start_ms: int, end_ms: int,
-                call: Callable[[QueryClient, list[str] | None, int, int], Any]) -> tuple[list[Any], list[Any]]:
-        """Run `call(client, files, start, end)` on the ingesters (files=None) and the
-        store gateways (their share of the files); returns (ingester answers, gateway
-        answers), each in a deterministic order (ascending write priority)."""
+    def fan_out(self, tenant: Tenant, start_ms: int, end_ms: int, call: Call) -> tuple[list[Any], list[Any]]:
+        """Run `call(client, files, start, end, after_seq)` on the ingesters (files=None) and
+        the store gateways (their share of the files); returns (ingester answers, gateway
+        answers), each in a deterministic order (ascending write priority).
+
+        The manifest is read first: the gateways read its files, and the ingesters, told its
+        version, add only their heads and the files they committed after it. So each flushed
+        sample comes once from the bucket, not once more from each of its RF ingesters."""
+        manifest = self.manifests.load(tenant)
         needed, ingester_jobs = self._ingester_jobs(tenant, start_ms, end_ms)
-        ingester_futures = [(inst, self._pool.submit(call, self.clients.get(inst.flight_addr), None, lo, hi))
+        ingester_futures = [(inst, self._pool.submit(call, self.clients.get(inst.flight_addr), None, lo, hi,
+                                                     manifest.version))
                             for inst, lo, hi in ingester_jobs]
-        gateway_answers = self._gateway_answers(tenant, start_ms, end_ms, call)
+        gateway_answers = self._gateway_answers(tenant, manifest, start_ms, end_ms, call)
         answers, failures = [], []
         for inst, future in ingester_futures:
             try:
@@ -135,9 +143,8 @@ class Querier:
         ring = self.ingesters.ring()
         return True, [(inst, lo, end_ms) for inst in ring.instances if ring.healthy(inst, allow_leaving=True)]
 
-    def _gateway_answers(self, tenant: Tenant, start_ms: int, end_ms: int,
-                         call: Callable[[QueryClient, list[str] | None, int, int], Any]) -> list[Any]:
-        files = [e.path for e in self.manifests.load(tenant).overlapping(start_ms, end_ms)]
+    def _gateway_answers(self, tenant: Tenant, manifest: Manifest, start_ms: int, end_ms: int, call: Call) -> list[Any]:
+        files = [e.path for e in manifest.overlapping(start_ms, end_ms)]
         if not files:
             return []
         ring = self.gateways.ring()
@@ -157,7 +164,7 @@ class Querier:
                         + ("; ".join(errors) if errors else "no healthy store gateway owns it"))
                 assignment.setdefault(owner.id, []).append(path)
                 addrs[owner.id] = owner.flight_addr
-            futures = {gid: self._pool.submit(call, self.clients.get(addrs[gid]), paths, start_ms, end_ms)
+            futures = {gid: self._pool.submit(call, self.clients.get(addrs[gid]), paths, start_ms, end_ms, None)
                        for gid, paths in sorted(assignment.items())}
             pending = []
             for gid, future in futures.items():
@@ -175,8 +182,8 @@ class Querier:
 
     def select(self, tenant: Tenant, matcher_sets: Sequence[Sequence[Matcher]], start: int, end: int) -> pa.Table:
         """Distinct series (series_id, labels) matching any of the matcher sets."""
-        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int) -> pa.Table:
-            return client.series(tenant, [list(m) for m in matcher_sets], lo, hi, files=files)
+        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int, after: int | None) -> pa.Table:
+            return client.series(tenant, [list(m) for m in matcher_sets], lo, hi, files=files, after_seq=after)
 
         ingester_tables, gateway_tables = self.fan_out(tenant, start, end, call)
         tables = [t for t in gateway_tables + ingester_tables if t.num_rows]
@@ -188,14 +195,15 @@ class Querier:
 
     def label_names(self, tenant: Tenant, matcher_sets: Sequence[Sequence[Matcher]], start: int, end: int
                     ) -> list[str]:
-        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int) -> list[str]:
-            return client.label_names(tenant, [list(m) for m in matcher_sets], lo, hi, files=files)
+        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int, after: int | None) -> list[str]:
+            return client.label_names(tenant, [list(m) for m in matcher_sets], lo, hi, files=files, after_seq=after)
         return _union(*self.fan_out(tenant, start, end, call))
 
     def label_values(self, tenant: Tenant, name: str, matcher_sets: Sequence[Sequence[Matcher]], start: int,
                      end: int) -> list[str]:
-        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int) -> list[str]:
-            return client.label_values(tenant, name, [list(m) for m in matcher_sets], lo, hi, files=files)
+        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int, after: int | None) -> list[str]:
+            return client.label_values(tenant, name, [list(m) for m in matcher_sets], lo, hi, files=files,
+                                       after_seq=after)
         return _union(*self.fan_out(tenant, start, end, call))
 
     def metadata(self, tenant: Tenant) -> dict[str, MetricMetadata]:
@@ -225,8 +233,8 @@ class DistributedSource:
     max_series: int = 0
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
-        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int) -> SeriesSet:
-            return client.select(self.tenant, list(matchers), lo, hi, files=files)
+        def call(client: QueryClient, files: list[str] | None, lo: int, hi: int, after: int | None) -> SeriesSet:
+            return client.select(self.tenant, list(matchers), lo, hi, files=files, after_seq=after)
 
         ingester_sets, gateway_sets = self.querier.fan_out(self.tenant, start_ms, end_ms, call)
         # Ascending write priority: the bucket, then the ingesters (their heads are newer).

@@ -110,7 +110,8 @@ class StoreGateway:
 
 
 class StoreGatewayBackend:
-    """`LocalBackend` without a head, refreshing the manifest for files it does not know yet."""
+    """`LocalBackend` without a head, refreshing the manifest for files it does not know yet
+    (`after_seq` is for ingesters: a gateway serves the files it is asked for)."""
 
     def __init__(self, gateway: StoreGateway) -> None:
         self.gateway = gateway
@@ -120,19 +121,20 @@ class StoreGatewayBackend:
         if files:
             self.gateway.manifests.load_with(tenant, files)
 
-    def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int, files):
+    def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int, files, after_seq=None):
         self._fresh(tenant, files)
         return self.local.select(tenant, matchers, start_ms, end_ms, files)
 
-    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files):
+    def series(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files, after_seq=None):
         self._fresh(tenant, files)
         return self.local.series(tenant, matcher_sets, start_ms, end_ms, files)
 
-    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files):
+    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files, after_seq=None):
         self._fresh(tenant, files)
         return self.local.label_names(tenant, matcher_sets, start_ms, end_ms, files)
 
-    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files):
+    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files,
+                     after_seq=None):
         self._fresh(tenant, files)
         return self.local.label_values(tenant, name, matcher_sets, start_ms, end_ms, files)
 

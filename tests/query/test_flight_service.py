@@ -156,3 +156,20 @@ def test_store_gateway_still_serves_files_compaction_just_replaced(served):
         with pytest.raises(RemoteError, match="not in tenant team-a's manifest"):
             client.select(A, matchers('{job="api"}'), BASE_TS, END,
                           files=[e.path for e in services.manifests.load(B).files])
+
+
+def test_ingesters_skip_flushed_files_the_querier_reads_from_the_bucket(served):
+    """`after_seq`: an ingester adds only files committed after the querier's manifest
+    version, so a flushed sample is not fetched again from each of its RF ingesters."""
+    services, series, serve = served
+    own = lambda tenant, manifest, after: [e for e in manifest.files if after is None or e.seq > after]  # noqa: E731
+    client = serve(LocalBackend(services, read_head=True, file_scope=own))
+    version = services.manifests.load(A).version
+    everything = as_rows(client.select(A, matchers('{job="api"}'), BASE_TS, END))
+    head_only = as_rows(client.select(A, matchers('{job="api"}'), BASE_TS, END, after_seq=version))
+    older = as_rows(client.select(A, matchers('{job="api"}'), BASE_TS, END, after_seq=version - 1))
+    assert everything == expected(series, '{job="api"}', BASE_TS, END)
+    assert head_only == expected(series[len(series) // 2:], '{job="api"}', BASE_TS, END)  # the unflushed half
+    assert older == everything  # the file committed at `version` is after `version - 1`
+    names = client.label_names(A, [matchers('{job="api"}')], BASE_TS, END, after_seq=version)
+    assert names == services.reader.label_names(A, [matchers('{job="api"}')], BASE_TS, END)

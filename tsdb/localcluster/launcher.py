@@ -92,6 +92,16 @@ class Child:
         except OSError:
             return False
 
+    def active_ingesters(self) -> int:
+        """ACTIVE, healthy ingesters in this process's view of the ring."""
+        request = urllib.request.Request(self.url + "/ingester/ring", headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=1) as r:
+                shards = json.loads(r.read())["shards"]
+        except (OSError, ValueError, KeyError):
+            return 0
+        return sum(1 for s in shards if s["state"] == "ACTIVE" and s["healthy"])
+
 
 def main(args: argparse.Namespace) -> int:
     try:
@@ -133,7 +143,11 @@ def main(args: argparse.Namespace) -> int:
         for child in children:
             child.start()
         deadline = time.monotonic() + 120
-        while not all(c.ready() for c in children):
+        ingesters = cc.counts["ingester"]
+        # Ready, and the distributors and queriers see every ingester ACTIVE: the first write
+        # then reaches all its replicas.
+        while not (all(c.ready() for c in children) and all(
+                c.active_ingesters() == ingesters for c in children if c.role in ("distributor", "querier"))):
             dead = [c.name for c in children if c.proc.poll() is not None]
             if dead or time.monotonic() > deadline or stopping.is_set():
                 print(f"mytsdb local-cluster: not ready: {dead or 'timeout'}", file=sys.stderr)

@@ -36,12 +36,17 @@ class IngesterRole(Role):
         self.grpc_server = None
         self.flight: QueryFlightServer | None = None
 
-    def own_recent_files(self, tenant: Tenant, manifest: Manifest) -> Sequence[FileEntry]:
+    def own_recent_files(self, tenant: Tenant, manifest: Manifest, after_seq: int | None = None
+                         ) -> Sequence[FileEntry]:
         """The files this ingester flushed within `query_ingesters_within`: its flushed
-        samples stay readable here while the store gateways' manifests catch up."""
+        samples stay readable here while they move to the bucket. A querier that read
+        manifest version `after_seq` gets those files from the store gateways, so only
+        files committed after it are served here (the querier reads its manifest before it
+        asks the ingesters, so a flush is always on one side or the other)."""
         horizon_ns = time.time_ns() - self.cfg.querier.query_ingesters_within * 1_000_000
         return [e for e in manifest.files
-                if e.source == self.instance_id and (file_created_ns(e.path) or 0) >= horizon_ns]
+                if e.source == self.instance_id and (file_created_ns(e.path) or 0) >= horizon_ns
+                and (after_seq is None or e.seq > after_seq)]
 
     def start_role(self) -> None:
         self.join_ring(InstanceState.JOINING)

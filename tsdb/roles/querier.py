@@ -63,18 +63,20 @@ class FanOutBackend:
         self.cfg = cfg
 
     def select(self, tenant: Tenant, matchers: list[Matcher], start_ms: int, end_ms: int,
-               files: list[str] | None) -> SeriesSet:
+               files: list[str] | None, after_seq: int | None = None) -> SeriesSet:
         limit = self.cfg.limits_for(tenant).max_fetched_series_per_query
         return self.querier.source(tenant, limit).select(matchers, start_ms, end_ms)
 
     def series(self, tenant: Tenant, matcher_sets: Sequence[Sequence[Matcher]], start_ms: int, end_ms: int,
-               files: list[str] | None) -> pa.Table:
+               files: list[str] | None, after_seq: int | None = None) -> pa.Table:
         return self.querier.select(tenant, matcher_sets, start_ms, end_ms)
 
-    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]:
+    def label_names(self, tenant: Tenant, matcher_sets, start_ms: int, end_ms: int, files,
+                    after_seq: int | None = None) -> list[str]:
         return self.querier.label_names(tenant, matcher_sets, start_ms, end_ms)
 
-    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files) -> list[str]:
+    def label_values(self, tenant: Tenant, name: str, matcher_sets, start_ms: int, end_ms: int, files,
+                     after_seq: int | None = None) -> list[str]:
         return self.querier.label_values(tenant, name, matcher_sets, start_ms, end_ms)
 
     def metadata(self, tenant: Tenant) -> dict[str, list[dict]]:
