@@ -26,6 +26,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -86,6 +87,7 @@ def cluster(extra: dict | None = None) -> Iterator[Cluster]:
         config = {"storage": {"backend": "filesystem", "filesystem": {"directory": str(workdir / "bucket")}},
                   "ring": {"kvstore": "etcd", "etcd_endpoints": etcd.endpoint, "heartbeat_period": "1s",
                            "poll_period": "200ms"},
+                  "store_gateway": {"manifest_refresh": "1s"},
                   "limits": dict(targets.MYTSDB_LIMITS), **(extra or {})}
         if extra and "limits" in extra:
             config["limits"] = {**targets.MYTSDB_LIMITS, **extra["limits"]}
@@ -193,37 +195,63 @@ def _time(client: httpx.Client, url: str, query: str, start_s: int, end_s: int, 
     return elapsed, doc["data"]
 
 
+def _time_all(client: httpx.Client, q: QueryConfig, urls: dict[str, str], start_s: int, end_s: int) -> list[dict]:
+    rows = []
+    for name, expr in QUERIES:
+        times: dict[str, list[float]] = {kind: [] for kind in urls}
+        answers = {}
+        for run in range(q.warmup + q.runs):
+            for kind, url in urls.items():
+                elapsed, data = _time(client, url, expr, start_s, end_s, q.query_step_s)
+                if run >= q.warmup:
+                    times[kind].append(elapsed)
+                answers[kind] = data
+        agreement = compare(answers["all"], answers["cluster"], settled_s=0)  # every point counts
+        row = {"name": name, "query": expr, "series": len(answers["all"]["result"]),
+               "all_median_s": round(statistics.median(times["all"]), 3),
+               "cluster_median_s": round(statistics.median(times["cluster"]), 3), "agreement": agreement}
+        row["ratio"] = round(row["cluster_median_s"] / row["all_median_s"], 2)
+        print(f"  {name}: all {row['all_median_s']}s, cluster {row['cluster_median_s']}s "
+              f"({row['ratio']}x); {agreement['points_compared']} points compared, "
+              f"{agreement['points_differing']} differ", flush=True)
+        rows.append(row)
+    return rows
+
+
+def _compact(config: Path, data_dir: Path) -> str:
+    """`mytsdb compact --once` over a bucket; its summary line."""
+    exe = str(Path(os.sys.executable).with_name("mytsdb"))
+    done = subprocess.run([exe, "compact", "--once", "--config", str(config), "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"compaction failed: {done.stderr[-1000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def queries(cfg: ClusterBenchConfig) -> dict:
+    """Heavy queries on L0 files (the cluster's bucket holds RF=3 copies of every sample, as
+    the ingesters flushed them), then again after `mytsdb compact --once` on both buckets
+    (one deduplicated L1 file per 2 h block)."""
     q = cfg.query
     now = int(time.time() * 1000)
     end_ms = (now - 7_000) // q.step_ms * q.step_ms + 7_000
     end_s = (end_ms // 1000 - 30) // 60 * 60 + 30
     start_s = end_s - q.hours * 3600
     feed = build_query_feed(q, end_ms)
-    out: dict = {"config": asdict(q), "samples": feed.cfg.n_samples, "queries": []}
+    out: dict = {"config": asdict(q), "samples": feed.cfg.n_samples}
     with targets.running("mytsdb") as m, cluster({"limits": {"out_of_order_time_window": "100y"}}) as c:
         print(f"[cluster] loading {feed.cfg.n_samples:,} samples into all mode and the cluster", flush=True)
         out["load_seconds"] = {"all": round(_load(m.port, feed, q.concurrency, [m.url]), 1),
                                "cluster": round(_load(c.distributor.port, feed, q.concurrency,
                                                       [t.url for t in c.ingesters()]), 1)}
         del feed
+        urls = {"all": m.url, "cluster": c.querier.url}
         with httpx.Client(timeout=600) as client:
-            for name, expr in QUERIES:
-                times: dict[str, list[float]] = {"all": [], "cluster": []}
-                answers = {}
-                for run in range(q.warmup + q.runs):
-                    for kind, url in (("all", m.url), ("cluster", c.querier.url)):
-                        elapsed, data = _time(client, url, expr, start_s, end_s, q.query_step_s)
-                        if run >= q.warmup:
-                            times[kind].append(elapsed)
-                        answers[kind] = data
-                agreement = compare(answers["all"], answers["cluster"], settled_s=0)  # every point counts
-                row = {"name": name, "query": expr, "series": len(answers["all"]["result"]),
-                       "all_median_s": round(statistics.median(times["all"]), 3),
-                       "cluster_median_s": round(statistics.median(times["cluster"]), 3), "agreement": agreement}
-                row["ratio"] = round(row["cluster_median_s"] / row["all_median_s"], 2)
-                print(f"  {name}: all {row['all_median_s']}s, cluster {row['cluster_median_s']}s "
-                      f"({row['ratio']}x); {agreement['points_compared']} points compared, "
-                      f"{agreement['points_differing']} differ", flush=True)
-                out["queries"].append(row)
+            print("[cluster] queries on L0 files", flush=True)
+            out["queries"] = _time_all(client, q, urls, start_s, end_s)
+            out["compaction"] = {"all": _compact(m.workdir / "mytsdb.yaml", m.extra["data_dir"]),
+                                 "cluster": _compact(c.workdir / "mytsdb.yaml", c.workdir / "compactor")}
+            print(f"[cluster] compacted: {out['compaction']}", flush=True)
+            time.sleep(2)  # the querier's manifest cache (store_gateway.manifest_refresh, 1 s here) moves on
+            out["compacted_queries"] = _time_all(client, q, urls, start_s, end_s)
     return out

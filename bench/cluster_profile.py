@@ -78,7 +78,8 @@ class InlineClients(IngesterClients):
         self.servicers = servicers
 
     def push_async(self, addr, tenant, request, timeout_s) -> Future:
-        parsed = ingest_pb2.PushRequest.FromString(request.SerializeToString())
+        wire = request if isinstance(request, bytes) else request.SerializeToString()
+        parsed = ingest_pb2.PushRequest.FromString(wire)
         response = self.servicers[addr].Push(parsed, _Context(tenant))
         f: Future = Future()
         f.set_result(ingest_pb2.PushResponse.FromString(response.SerializeToString()))

@@ -191,15 +191,22 @@ def cluster_markdown(r: dict) -> str:
     if "queries" in r:
         q = r["queries"]
         c = q["config"]
-        for row in q["queries"]:
-            agree = row["agreement"]
-            same = not (agree["points_differing"] or agree["points_only_in_one"] or agree["series_only_in_one"])
-            lines.append(f"| query `{row['query'].replace('|', '&#124;')}` ({c['hours']} h of {c['series']:,} "
-                         f"series, step {c['query_step_s']} s), median s{'' if same else ' (**answers differ**)'} "
-                         f"| {row['cluster_median_s']:.3f} | {row['all_median_s']:.3f} | {row['ratio']:.2f} |")
+        lines += ["", f"| query ({c['hours']} h of {c['series']:,} series, step {c['query_step_s']} s), median s "
+                      "| cluster, L0 | all, L0 | cluster / all | cluster, compacted | all, compacted | cluster / all |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for row, comp in zip(q["queries"], q.get("compacted_queries", [None] * len(q["queries"]))):
+            same = all(not (x["agreement"]["points_differing"] or x["agreement"]["points_only_in_one"]
+                            or x["agreement"]["series_only_in_one"]) for x in (row, comp) if x is not None)
+            cells = f"| {row['cluster_median_s']:.3f} | {row['all_median_s']:.3f} | {row['ratio']:.2f} "
+            cells += (f"| {comp['cluster_median_s']:.3f} | {comp['all_median_s']:.3f} | {comp['ratio']:.2f} |"
+                      if comp is not None else "| | | |")
+            lines.append(f"| `{row['query'].replace('|', '&#124;')}`{'' if same else ' (**answers differ**)'} {cells}")
         notes.append(f"Queries: {q['samples'] / 1e6:.1f}M samples loaded into both and flushed; the cluster's "
                      "querier fans out over Flight to 3 ingesters and 2 store gateways; "
-                     f"{c['warmup']} warm-up + {c['runs']} runs, interleaved, median.")
+                     f"{c['warmup']} warm-up + {c['runs']} runs, interleaved, median; every answer compared point "
+                     "by point. L0: as flushed (the cluster's bucket holds the RF=3 copies); compacted: after "
+                     f"`mytsdb compact --once` (all: {q.get('compaction', {}).get('all', '?')}; cluster: "
+                     f"{q.get('compaction', {}).get('cluster', '?')}).")
     if "profile" in r:
         p = r["profile"]
         split = ", ".join(f"{k} {v:.0%}" for k, v in p["share"].items())

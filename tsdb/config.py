@@ -166,7 +166,8 @@ class CompactorConfig:
         7_200_000, "How long after a UTC day ends its files are merged into L2 (one file per tenant-day); "
         "samples arriving later for that day are merged in by the next pass.", "duration")
     max_file_size: int = _opt(512 * 1024 ** 2, "L2 output is split into files of at most about this size.", "bytes")
-    row_group_rows: int = _opt(1024 ** 2, "Rows per row group of compacted files (1–4 Mi for large data).")
+    row_group_rows: int = _opt(
+        1024 ** 2, "Rows per row group of L2 files (1–4 Mi for large data); L1 files keep `ingester.row_group_rows`.")
     merge_batch_samples: int = _opt(
         4 * 1024 ** 2, "Samples merged in memory at once: the bound on a compaction's memory, whatever the day's size.")
     deletion_delay: int = _opt(

@@ -96,10 +96,15 @@ class ReplicatedIngesters:
 
         done: queue.Queue = queue.Queue()
         sent: dict[int, np.ndarray] = {}
+        encoded: dict[bytes, tuple[bytes, np.ndarray]] = {}  # series mask -> (serialised push, its rows)
         for idx in np.unique(owners[healthy[owners]]):
-            part, rows = subset(batch, (owners == idx).any(axis=1))
-            request = encode_push(part, metadata)
-            future = self.clients.push_async(instances[idx].addr, tenant, request, self.timeout_s)
+            mask = (owners == idx).any(axis=1)
+            key = np.packbits(mask).tobytes()
+            if key not in encoded:  # replicas owning the same series get the same bytes, encoded once
+                part, rows = (batch, np.arange(len(mask))) if mask.all() else subset(batch, mask)
+                encoded[key] = (encode_push(part, metadata).SerializeToString(), rows)
+            payload, rows = encoded[key]
+            future = self.clients.push_async(instances[idx].addr, tenant, payload, self.timeout_s)
             sent[int(idx)] = rows
             future.add_done_callback(lambda f, i=int(idx): done.put((i, f)))
 

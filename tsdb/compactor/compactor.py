@@ -82,7 +82,8 @@ class Compactor:
         self.owns = owns
         self.clock = clock
         self.runner = JobRunner(bucket, self.manifests, cfg.compactor, cfg.compactor_dir,
-                                cfg.ingester.max_promoted_labels, source=self.instance_id, clock=clock)
+                                cfg.ingester.max_promoted_labels, cfg.ingester.row_group_rows,
+                                source=self.instance_id, clock=clock)
 
     def tenants(self) -> list[Tenant]:
         """Every tenant with data: the bucket's top-level prefixes that are valid tenant IDs."""

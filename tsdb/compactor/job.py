@@ -61,6 +61,7 @@ class JobRunner:
     cfg: CompactorConfig
     scratch: Path
     max_promoted_labels: int = 64
+    l1_row_group_rows: int = 128 * 1024  # `ingester.row_group_rows`
     source: str = "compactor"
     clock: Callable[[], float] = time.time
     # Crash-safety tests: called with each step's name as it completes: "batch" (each merged
@@ -95,13 +96,16 @@ class JobRunner:
             self.after_step("marked")
         return JobResult(job, tuple(entries), rows_read, sum(e.rows for e in entries))
 
-    def _options(self) -> WriterOptions:
-        return WriterOptions(self.cfg.row_group_rows, self.cfg.zstd_level, self.max_promoted_labels)
+    def _options(self, level: int) -> WriterOptions:
+        """L2 files get `compactor.row_group_rows` (1 Mi); L1 files, read by the queries of
+        the last hours, keep the flushes' row groups, which selective queries skip better."""
+        rows = self.cfg.row_group_rows if level != L1 else self.l1_row_group_rows
+        return WriterOptions(rows, self.cfg.zstd_level, self.max_promoted_labels)
 
     def _write(self, job: Job, progress: Callable[[int], None]) -> tuple[list[WrittenFile], int]:
         series = JobSeries(self.bucket, job.inputs, self.max_promoted_labels)
         reader = ParquetReader(self.bucket, LayoutCache())
-        opts = self._options()
+        opts = self._options(job.level)
         expected = int(series.samples_upper.sum())
         outputs: dict[int, OutputFile] = {}
         done: list[WrittenFile] = []

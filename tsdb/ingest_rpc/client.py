@@ -5,9 +5,11 @@ import threading
 
 import grpc
 
-from schemas.ingest import ingest_pb2, ingest_pb2_grpc
+from schemas.ingest import ingest_pb2
 from tsdb.ingest_rpc.server import MAX_MESSAGE_BYTES, TENANT_KEY
 from tsdb.tenancy import Tenant
+
+PUSH_METHOD = "/mytsdb.ingest.IngestService/Push"  # as generated in schemas/ingest/ingest_pb2_grpc.py
 
 
 class IngesterClients:
@@ -15,10 +17,13 @@ class IngesterClients:
     at the same address is reached again without any bookkeeping here."""
 
     def __init__(self) -> None:
-        self._stubs: dict[str, tuple[grpc.Channel, ingest_pb2_grpc.IngestServiceStub]] = {}
+        self._stubs: dict[str, tuple[grpc.Channel, grpc.UnaryUnaryMultiCallable]] = {}
         self._lock = threading.Lock()
 
-    def stub(self, addr: str) -> ingest_pb2_grpc.IngestServiceStub:
+    def stub(self, addr: str) -> grpc.UnaryUnaryMultiCallable:
+        """`IngestService.Push` on `addr`, taking the request already serialised: the
+        distributor serialises a push once and sends the same bytes to every replica
+        that owns the same series."""
         with self._lock:
             entry = self._stubs.get(addr)
             if entry is None:
@@ -32,7 +37,8 @@ class IngesterClients:
                     # would hand back the old one, still backing off).
                     ("grpc.use_local_subchannel_pool", 1),
                 ])
-                entry = (channel, ingest_pb2_grpc.IngestServiceStub(channel))
+                entry = (channel, channel.unary_unary(PUSH_METHOD, request_serializer=None,
+                                                      response_deserializer=ingest_pb2.PushResponse.FromString))
                 self._stubs[addr] = entry
             return entry[1]
 
@@ -47,9 +53,12 @@ class IngesterClients:
             timer.daemon = True
             timer.start()
 
-    def push_async(self, addr: str, tenant: Tenant, request: ingest_pb2.PushRequest, timeout_s: float) -> grpc.Future:
-        """Start a push; the future's `result()` is a PushResponse or raises grpc.RpcError."""
-        return self.stub(addr).Push.future(request, timeout=timeout_s, metadata=((TENANT_KEY, tenant.id),))
+    def push_async(self, addr: str, tenant: Tenant, request: ingest_pb2.PushRequest | bytes,
+                   timeout_s: float) -> grpc.Future:
+        """Start a push (a PushRequest, or one serialised); the future's `result()` is a
+        PushResponse or raises grpc.RpcError."""
+        payload = request if isinstance(request, bytes) else request.SerializeToString()
+        return self.stub(addr).future(payload, timeout=timeout_s, metadata=((TENANT_KEY, tenant.id),))
 
     def close(self) -> None:
         with self._lock:
