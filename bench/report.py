@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bench import compaction_report
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -165,51 +167,110 @@ def markdown(results: dict) -> str:
                      "costly on this VM, whose balloon reports freed memory to the host) is most of its spread.")
     for section, err in results.get("errors", {}).items():
         lines.append(f"| {section} | failed: {err} | | | |")
+    if len(lines) == 4:  # nothing but the header: only the cluster or compaction section ran
+        lines = lines[:1]
     text = "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
     if "cluster" in results:
         text += "\n" + cluster_markdown(results["cluster"])
+    if "compaction" in results:
+        text += "\n" + compaction_report.markdown(results["compaction"])
     return text
 
 
+def _range(x: dict) -> str:
+    return f"{x['samples_per_second']:,} ({min(x['rounds']) / 1e3:.0f}k–{max(x['rounds']) / 1e3:.0f}k)"
+
+
 def cluster_markdown(r: dict) -> str:
-    """The cluster section: distributed mode against `all` mode (not against Prometheus)."""
-    lines = ["| benchmark | cluster | `all` mode | cluster / all |", "|---|---:|---:|---:|"]
-    notes = []
+    """The cluster section: `mytsdb local-cluster` against `all` mode (not against Prometheus)."""
+    out: list[str] = []
+    notes: list[str] = []
     if "ingest" in r:
         i = r["ingest"]
-        lines.append(f"| ingest, samples/s ({i['samples'] / 1e6:g}M samples, {i['concurrency']} connections, "
-                     f"median of {i['rounds']}; RF=3: every sample written 3 times) "
-                     f"| {i['cluster']['samples_per_second']:,} | {i['all']['samples_per_second']:,} | {i['ratio']:.2f} |")
-        lines.append(f"| ingest, samples per server CPU-second (all processes) "
-                     f"| {i['cluster']['samples_per_cpu_second']:,} | {i['all']['samples_per_cpu_second']:,} "
-                     f"| {i['cpu_ratio']:.2f} |")
-        cpu = ", ".join(f"{k} {v:.1f}" for k, v in i["cluster"]["cpu_by_process"].items())
-        copies = [x.get("copies_per_sample", 3) for x in i["cluster"]["runs"]]
-        notes.append(f"Cluster ingest CPU-seconds by process (median run): {cpu}. Copies per sample in the "
-                     f"ingesters after each run: {', '.join(f'{c:.3f}' for c in copies)} (3 when every third "
-                     "replica's push also landed; at least 2, a quorum, is what an acknowledgement promises).")
+        c, a = i["cluster"], i["all"]
+        out += ["| cluster benchmark | cluster | `all` mode | cluster / all |", "|---|---:|---:|---:|",
+                f"| ingest, samples/s (remote write, {i['samples_per_request']:,} series × 1 sample per request, "
+                f"{i['concurrency']} connections, {i['samples'] / 1e6:g}M samples, median of {i['rounds']}; min–max; "
+                f"RF=3: every sample stored 3 times) | {_range(c)} | {_range(a)} | {i['ratio']:.2f} |",
+                f"| ingest, samples per server CPU-second (every cluster process) "
+                f"| {c['samples_per_cpu_second']:,} | {a['samples_per_cpu_second']:,} | {i['cpu_ratio']:.2f} |",
+                f"| server cores busy during ingest | {c['server_cores']:.2f} | {a['server_cores']:.2f} "
+                f"| {c['server_cores'] / max(a['server_cores'], 0.01):.2f} |", ""]
+        cpu = c["cpu_by_process"]
+        shown = [k for k in cpu if cpu[k] >= 0.05]
+        rest = sum(v for k, v in cpu.items() if k not in shown)
+        out += ["| ingest CPU-seconds by process (median run) | " + " | ".join(shown) + " | the rest | cluster total "
+                "| `all` mode |", "|---" + "|---:" * (len(shown) + 3) + "|",
+                f"| {i['samples'] / 1e6:g}M samples | " + " | ".join(f"{cpu[k]:.2f}" for k in shown)
+                + f" | {rest:.2f} | {sum(cpu.values()):.2f} | {sum(a['cpu_by_process'].values()):.2f} |", ""]
+        copies = ", ".join(f"{x.get('copies_per_sample', 0):.3f}" for x in c["runs"])
+        notes.append(f"Cluster: `mytsdb local-cluster` ({', '.join(f'{v} {k}' for k, v in i['processes'].items())}; "
+                     "etcd, SeaweedFS), started fresh for each round; `all` mode likewise. Every run counted only "
+                     "when the distributor's acknowledged samples and a PromQL `count_over_time` over every series "
+                     "(through the querier) both equalled the samples sent. Copies per sample in the ingesters "
+                     f"after each run: {copies}. A quorum (2 of 3) is what an acknowledgement promises; below 3, "
+                     "a third replica's push reached its ingester after the next push of the same series and was "
+                     "refused there as out of order, which only that ingester's answer (not awaited) says; with "
+                     "`out_of_order_time_window` open every copy lands. Queries merge the replicas, so they are "
+                     f"complete either way. Other processes used up to {i['max_other_cpu_cores']:.2f} cores during "
+                     "the runs.")
     if "queries" in r:
         q = r["queries"]
         c = q["config"]
-        lines += ["", f"| query ({c['hours']} h of {c['series']:,} series, step {c['query_step_s']} s), median s "
-                      "| cluster, L0 | all, L0 | cluster / all | cluster, compacted | all, compacted | cluster / all |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
-        for row, comp in zip(q["queries"], q.get("compacted_queries", [None] * len(q["queries"]))):
-            same = all(not (x["agreement"]["points_differing"] or x["agreement"]["points_only_in_one"]
-                            or x["agreement"]["series_only_in_one"]) for x in (row, comp) if x is not None)
+        out += [f"| query ({c['hours']} h of {c['series']:,} series, step {c['query_step_s']} s), median s "
+                "| cluster, L0 | all, L0 | cluster / all | cluster, compacted | all, compacted | cluster / all |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for row, comp in zip(q["queries"], q.get("compacted_queries") or [None] * len(q["queries"])):
+            same = all(x["agreement"].get("equal", True) for x in (row, comp) if x is not None)
             cells = f"| {row['cluster_median_s']:.3f} | {row['all_median_s']:.3f} | {row['ratio']:.2f} "
             cells += (f"| {comp['cluster_median_s']:.3f} | {comp['all_median_s']:.3f} | {comp['ratio']:.2f} |"
                       if comp is not None else "| | | |")
-            lines.append(f"| `{row['query'].replace('|', '&#124;')}`{'' if same else ' (**answers differ**)'} {cells}")
-        notes.append(f"Queries: {q['samples'] / 1e6:.1f}M samples loaded into both and flushed; the cluster's "
-                     "querier fans out over Flight to 3 ingesters and 2 store gateways; "
-                     f"{c['warmup']} warm-up + {c['runs']} runs, interleaved, median; every answer compared point "
-                     "by point. L0: as flushed (the cluster's bucket holds the RF=3 copies); compacted: after "
-                     f"`mytsdb compact --once` (all: {q.get('compaction', {}).get('all', '?')}; cluster: "
-                     f"{q.get('compaction', {}).get('cluster', '?')}).")
+            out.append(f"| `{row['query'].replace('|', '&#124;')}`{'' if same else ' (**answers differ**)'} {cells}")
+        out.append("")
+        load = q.get("load", {})
+        notes.append(f"Queries: {q['samples'] / 1e6:.2f}M samples loaded into both through remote write and flushed "
+                     f"(push + flush, s: cluster {load.get('cluster', {}).get('push_seconds', '?')} + "
+                     f"{load.get('cluster', {}).get('flush_seconds', '?')}, all {load.get('all', {}).get('push_seconds', '?')}"
+                     f" + {load.get('all', {}).get('flush_seconds', '?')}); the cluster's querier fans out over Flight to "
+                     "3 ingesters (the files they flushed) and 2 store gateways (SeaweedFS, their disk cache warm after "
+                     f"the warm-up run); all mode reads its local bucket. {c['warmup']} warm-up + {c['runs']} runs, "
+                     "interleaved, median; every answer compared point by point with all mode's "
+                     + ("(all equal). " if all(x["agreement"].get("equal", True) for x in q["queries"]
+                                               + (q.get("compacted_queries") or [])) else "(**some differ**). ")
+                     + "L0: as flushed (the cluster's bucket holds the three replicas' copies); compacted: after "
+                     f"`mytsdb compact --once` (all: {_compacted(q, 'all')}; cluster: {_compacted(q, 'cluster')}).")
     if "profile" in r:
         p = r["profile"]
-        split = ", ".join(f"{k} {v:.0%}" for k, v in p["share"].items())
-        notes.append(f"Write-path CPU split (distributor + 3 ingesters in one process, {p['samples'] / 1e6:g}M "
-                     f"samples, {p['samples_per_cpu_second_grpc']:,} samples per CPU-second with gRPC): {split}.")
-    return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
+        out += [f"| write path, CPU split ({p['samples'] / 1e6:g}M samples: distributor + 3 ingesters, RF=3, one "
+                "process) | CPU-s | share |", "|---|---:|---:|"]
+        for k, v in sorted(p["share"].items(), key=lambda kv: -kv[1]):
+            out.append(f"| {PROFILE_LABELS.get(k, k)} | {p['cpu_seconds'][k]:.2f} | {v:.1%} |")
+        out.append(f"| total (over gRPC; in-line {p['inline_cpu_seconds']:.2f}) | {p['grpc_cpu_seconds']:.2f} | 100% |")
+        out.append("")
+        g = p["grpc_by_thread"]
+        notes.append(f"Write-path split: `bench/cluster_profile.py`, {p['samples_per_cpu_second_grpc']:,} samples per "
+                     f"CPU-second over gRPC, {p['samples_per_cpu_second_inline']:,} in-line. gRPC by thread, CPU-s: "
+                     f"distributor's {g['distributor thread']:.2f}, servers' handlers {g['handler threads']:.2f}, "
+                     f"gRPC's pollers and core {g['other threads']:.2f} "
+                     f"({1e6 * p['cpu_seconds']['grpc'] / p['pushes']:.0f} µs per push of ~{p.get('push_kb', 0):.0f} kB). "
+                     f"WAL: {p['fsyncs']:,} fsyncs waited {p['fsync_wait_seconds']:.2f} s of the in-line run's "
+                     f"{p['inline_wall_seconds']:.2f} s wall (not CPU).")
+    return "\n".join(out + [f"- {n}" for n in notes]) + "\n"
+
+
+def _compacted(q: dict, kind: str) -> str:
+    """The compactor's summary line, up to the duplicates it removed."""
+    line = q.get("compaction", {}).get(kind, "?")
+    return line.split(": ", 1)[-1].split("; retention")[0]
+
+
+PROFILE_LABELS = {
+    "decode": "decode: snappy + remote-write protobuf, validation",
+    "hashing": "hashing: series → ring tokens, owners",
+    "arrow": "Arrow: batches and IPC for the wire, head and WAL records",
+    "protobuf": "protobuf: internal PushRequest/PushResponse",
+    "wal": "WAL: writes and fsync (CPU)",
+    "head": "head: append rules, per-series state",
+    "grpc": "gRPC: client and server (transport, threads)",
+    "other": "other",
+}

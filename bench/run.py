@@ -1,9 +1,14 @@
-"""Entry point: `python -m bench.run [--quick] [--only ingest|size|memory|query]`.
+"""Entry point: `python -m bench.run [--quick] [--only ingest|size|memory|query|cluster|compaction]`.
 
 Runs the benchmarks against a real Prometheus on the same machine and data, prints the
 summary, and writes `bench/results/latest.json` and `latest.md` (the README table).
 The PromQL query benchmark (`--only query`, about 15 minutes; `--quick` 6 h of 2,000 series
-instead of 24 h of 10,000) is not part of the default run.
+instead of 24 h of 10,000) is not part of the default run, nor is the cluster benchmark
+(`--only cluster`, about 3 minutes, `--quick` about 2: `mytsdb local-cluster` against `all`
+mode, 1M samples, `--quick` 250k; see bench/cluster.py), nor the compaction benchmark
+(`--only compaction`, about 5 minutes, `--quick` about 2: bytes/sample of a compacted day
+against Prometheus' 18 h block, compactor throughput and peak RSS, queries on L0 against
+compacted data; see bench/compaction.py).
 """
 from __future__ import annotations
 
@@ -15,18 +20,20 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import cluster, cluster_profile, ingest, memory, query, report, size
+from bench import (cluster, cluster_profile, cluster_query, compaction, compaction_query, ingest, memory, query,
+                   report, size)
 from bench.feed import FeedConfig, build_feed, check_body
 from bench.targets import ensure_prometheus
 
 SECTIONS = ("ingest", "size", "memory")  # the default run
-CHOICES = SECTIONS + ("query", "cluster")
+CHOICES = SECTIONS + ("query", "cluster", "compaction")
 SIZE_STEPS = 480  # 2 h at 15 s: one Prometheus block's worth
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     samples: int = 4_000_000
+    cluster_samples: int = 1_000_000
     concurrency: int = 4
     rounds: int = 5
     series: int = 10_000
@@ -40,28 +47,84 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1M samples for ingest and memory (size stays 2 h); query: 6 h of 2,000 series")
     p.add_argument("--only", action="append", choices=CHOICES, help="run only this benchmark (repeatable)")
-    p.add_argument("--samples", type=int, help="samples per ingest/memory run (default 4M, --quick 1M)")
+    p.add_argument("--samples", type=int,
+                   help="samples per ingest/memory/cluster run (default 4M, --quick 1M; cluster: 1M, --quick 250k)")
     p.add_argument("--concurrency", type=int, default=BenchConfig.concurrency,
                    help="client connections, the same for both targets")
     p.add_argument("--rounds", type=int, default=BenchConfig.rounds, help="ingest rounds per target (median reported)")
     p.add_argument("--out", type=Path, default=BenchConfig.out)
     a = p.parse_args(argv)
     samples = a.samples or (1_000_000 if a.quick else 4_000_000)
-    return BenchConfig(samples=samples, concurrency=a.concurrency, rounds=a.rounds,
+    return BenchConfig(samples=samples, cluster_samples=a.samples or (250_000 if a.quick else 1_000_000),
+                       concurrency=a.concurrency, rounds=a.rounds,
                        sections=tuple(a.only) if a.only else SECTIONS, quick=a.quick, out=a.out)
+
+
+def run_cluster(cfg: BenchConfig, live) -> dict:
+    """Cluster ingest, queries and the write-path profile; one failing part does not stop the others."""
+    steps = max(cfg.cluster_samples // cfg.series, 1)
+    if live is not None and live.cfg.n_steps == steps:
+        feed = live
+    else:
+        print(f"[feed] cluster: {cfg.series:,} series x {steps} steps", flush=True)
+        feed = build_feed(FeedConfig(cfg.series, steps, series_per_request=cfg.series_per_request))
+        check_body(feed, len(feed.bodies) - 1)
+    qcfg = query.QueryConfig(series=2_000, hours=2 if cfg.quick else 6, runs=3, concurrency=cfg.concurrency)
+    ccfg = cluster.ClusterBenchConfig(cfg.concurrency, min(cfg.rounds, 3), qcfg)
+    out: dict = {}
+    parts = (("ingest", lambda: cluster.ingest(feed, ccfg)), ("queries", lambda: cluster_query.queries(ccfg)),
+             ("profile", lambda: cluster_profile.run(feed)))
+    for name, part in parts:
+        try:
+            out[name] = part()
+        except Exception as e:
+            traceback.print_exc()
+            out.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:300]
+    if "errors" in out:
+        raise RuntimeError(f"cluster: {out['errors']}") if len(out) == 1 else _Partial(out)
+    return out
+
+
+def run_compaction(cfg: BenchConfig) -> dict:
+    """Compacted bytes/sample against Prometheus with the compactor's throughput and memory,
+    then queries on L0 against compacted data; one failing part does not stop the other."""
+    parts = (("size", lambda: compaction.run((compaction.CompactionConfig.quick if cfg.quick
+                                               else compaction.CompactionConfig)(concurrency=cfg.concurrency))),
+             ("queries", lambda: compaction_query.run((compaction_query.CompactedQueryConfig.quick if cfg.quick
+                                                       else compaction_query.CompactedQueryConfig)(
+                                                           concurrency=cfg.concurrency))))
+    out: dict = {}
+    for name, part in parts:
+        try:
+            out[name] = part()
+        except Exception as e:
+            traceback.print_exc()
+            out.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:300]
+    if "errors" in out:
+        raise RuntimeError(f"compaction: {out['errors']}") if len(out) == 1 else _Partial(out, "compaction")
+    return out
+
+
+class _Partial(Exception):
+    """Some parts of a section failed: the others' results still go into the report."""
+
+    def __init__(self, results: dict, section: str = "cluster") -> None:
+        super().__init__(f"{section}: {results['errors']}")
+        self.results = results
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     t0 = time.monotonic()
-    sized = f"{cfg.samples:,} samples, " if {"ingest", "memory"} & set(cfg.sections) else ""
+    sized = f"{cfg.samples:,} samples, " if {"ingest", "memory"} & set(cfg.sections) else (
+        f"{cfg.cluster_samples:,} samples, " if "cluster" in cfg.sections else "")
     print(f"MyTSDB bench: {', '.join(cfg.sections)}; {sized}{cfg.concurrency} connections", flush=True)
     results: dict = {"machine": report.machine(ensure_prometheus())}
     print(f"  {results['machine']['prometheus']}; {results['machine']['nproc']} CPUs, {results['machine']['cpu']}",
           flush=True)
     steps = max(cfg.samples // cfg.series, 1)
     live = None
-    if {"ingest", "memory", "cluster"} & set(cfg.sections):
+    if {"ingest", "memory"} & set(cfg.sections):
         print(f"[feed] {cfg.series:,} series x {steps} steps", flush=True)
         live = build_feed(FeedConfig(cfg.series, steps, series_per_request=cfg.series_per_request))
         check_body(live, 0)
@@ -80,13 +143,15 @@ def main(argv: list[str] | None = None) -> int:
                 results["size"] = size.run(feed, size.SizeConfig(cfg.concurrency))
                 del feed
             elif section == "cluster":
-                ccfg = cluster.ClusterBenchConfig(cfg.concurrency, min(cfg.rounds, 3),
-                                                  query.QueryConfig.quick(runs=3, concurrency=cfg.concurrency))
-                results["cluster"] = {"ingest": cluster.ingest(live, ccfg), "queries": cluster.queries(ccfg),
-                                      "profile": cluster_profile.run(live)}
+                results["cluster"] = run_cluster(cfg, live)
+            elif section == "compaction":
+                results["compaction"] = run_compaction(cfg)
             elif section == "query":
                 qcfg = query.QueryConfig.quick if cfg.quick else query.QueryConfig
                 results["query"] = query.run(qcfg(concurrency=cfg.concurrency), cfg.out)
+        except _Partial as e:
+            results[section] = e.results
+            errors[section] = str(e)[:300]
         except Exception as e:  # report the others anyway
             traceback.print_exc()
             errors[section] = f"{type(e).__name__}: {e}"[:300]

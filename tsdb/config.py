@@ -207,7 +207,8 @@ class Limits:
         0, "Keep this much history: the compactor removes whole days older than it (Mimir's name). 0: forever.",
         "duration")
     accept_ha_samples: bool = _opt(
-        False, "With `distributor.ha_tracker_enabled`: keep only the elected replica's samples of each HA cluster.")
+        False, "With `distributor.ha_tracker_enabled`: keep only the elected replica's samples of each HA cluster "
+        "(the other replica's pushes get 202 and are dropped).")
     ha_cluster_label: str = _opt("cluster", "Label naming an HA Prometheus pair.")
     ha_replica_label: str = _opt("__replica__", "Label naming the replica within the pair; dropped before storage.")
 

@@ -18,12 +18,11 @@ import pyarrow as pa
 
 from tsdb import admission
 from tsdb.config import Config, Limits
+from tsdb.ha_tracker import HATracker, enforce_label_count, remove_label
 from tsdb.ingester import SeriesBatch
 from tsdb.metrics import Metrics
 from tsdb.ratelimit import RateLimiter
-from tsdb.remote_write.decode import DecodeError, SeriesLimits, decode_write_request
-from tsdb.ha_tracker import HATracker
-from tsdb.remote_write.droplabel import drop_label
+from tsdb.remote_write.decode import DecodedWrite, DecodeError, SeriesLimits, decode_write_request
 from tsdb.remote_write.errors import format_labels, format_series_error
 from tsdb.replication import IngestTarget, ReplicationError
 from tsdb.tenancy import Tenant
@@ -73,20 +72,25 @@ class Distributor:
         except Exception as e:  # cramjam raises its own DecompressionError
             return PushOutcome(400, f"snappy: corrupt input: {e}")
         limits = self.cfg.limits_for(tenant)
+        # With HA dedup the replica label, removed before storage, must not count against
+        # the label-count limit (Mimir validates after removing it): decode with room for
+        # it, and `_push_decoded` applies the real limit once it is gone.
+        spare = 1 if self._ha_enabled(limits) else 0
         try:
             decoded = decode_write_request(raw, SeriesLimits(
-                limits.max_label_names_per_series, limits.max_label_name_length, limits.max_label_value_length))
+                limits.max_label_names_per_series + spare, limits.max_label_name_length,
+                limits.max_label_value_length))
         except DecodeError as e:
             return PushOutcome(400, str(e))
         return self._push_decoded(tenant, decoded, limits)
 
     def _push_decoded(self, tenant: Tenant, decoded, limits: Limits) -> PushOutcome:
         self.metrics.received_samples.labels(tenant.id).inc(decoded.n_samples)
-        drop = None
-        if self.ha_tracker is not None and limits.accept_ha_samples and decoded.n_series:
-            rejected, drop = self._ha_dedupe(tenant, decoded, limits)
+        if self._ha_enabled(limits):
+            rejected, decoded = self._ha_dedupe(tenant, decoded, limits)
             if rejected is not None:
                 return rejected
+            decoded = enforce_label_count(decoded, limits.max_label_names_per_series)
         errors: list[str] = []
         bad_series = np.flatnonzero(decoded.error_code != 0)
         if len(bad_series):
@@ -118,7 +122,7 @@ class Distributor:
             return PushOutcome(429, _rate_limited(limits))
 
         accepted = 0
-        batch, valid_series = _valid_batch(decoded, sample_series, keep, drop)
+        batch, valid_series = _valid_batch(decoded, sample_series, keep)
         try:
             result = self.target.push(tenant, batch, decoded.metadata)
         except ReplicationError as e:
@@ -136,39 +140,56 @@ class Distributor:
             return PushOutcome(400, errors[0], accepted)
         return PushOutcome(204, "", accepted)
 
-    def _ha_dedupe(self, tenant: Tenant, decoded, limits: Limits) -> tuple[PushOutcome | None, str | None]:
-        """Mimir's HA dedup, judged on the first series' labels: (a 202 answer if this replica
-        is not the elected one, else None; the label to remove before storage, or None)."""
+    def _ha_enabled(self, limits: Limits) -> bool:
+        return self.ha_tracker is not None and limits.accept_ha_samples
+
+    def _ha_dedupe(self, tenant: Tenant, decoded: DecodedWrite,
+                   limits: Limits) -> tuple[PushOutcome | None, DecodedWrite]:
+        """Mimir's HA dedup, judged on the first series' labels (a Prometheus sends one set
+        of external labels): (a 202 answer if this replica is not the elected one, else None;
+        the request, without the replica label on any series if the first series has both
+        labels and its replica is elected, else unchanged)."""
+        if not decoded.n_series:
+            return None, decoded
         labels = dict(decoded.series_labels(0))
         cluster, replica = labels.get(limits.ha_cluster_label), labels.get(limits.ha_replica_label)
-        if not cluster or not replica:
-            return None, None
+        if not cluster or not replica:  # only one label, or neither: not an HA pair, stored as is
+            return None, decoded
+        if not (_is_utf8(cluster) and _is_utf8(replica)):
+            return None, decoded  # the series fails validation anyway (label-value-invalid)
+        if len(replica.encode()) > limits.max_label_value_length:
+            return None, decoded  # as Mimir: not used, and the series fails validation
         verdict = self.ha_tracker.check(tenant.id, cluster, replica)
         if verdict.changed:
             self.metrics.ha_elected_changes.labels(tenant.id, cluster).inc()
         if not verdict.accept:
             self.metrics.deduped_samples.labels(tenant.id, cluster).inc(decoded.n_samples)
-            return PushOutcome(202, _ha_verdict_message(replica, verdict.elected)), None
-        return None, limits.ha_replica_label
+            return PushOutcome(202, _ha_verdict_message(replica, verdict.elected)), decoded
+        return None, remove_label(decoded, limits.ha_replica_label)
 
 
 def _ha_verdict_message(replica: str, elected: str) -> str:
     return f"replicas did not match, rejecting sample: replica={replica}, elected={elected}"
 
 
-def _valid_batch(decoded, sample_series: np.ndarray, keep: np.ndarray,
-                 drop: str | None = None) -> tuple[SeriesBatch, np.ndarray]:
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # surrogate-escaped invalid bytes
+        return False
+    return True
+
+
+def _valid_batch(decoded, sample_series: np.ndarray, keep: np.ndarray) -> tuple[SeriesBatch, np.ndarray]:
     """The valid series and samples of a request, as columns (labels as a map array),
-    and the request index of each kept series; without the label `drop` if given."""
+    and the request index of each kept series."""
     valid_series = np.flatnonzero(decoded.error_code == 0)
     remap = np.full(decoded.n_series, -1, np.int64)
     remap[valid_series] = np.arange(len(valid_series))
-    series_id, offsets, names, values = decoded.series_id, decoded.label_offsets, decoded.label_names, decoded.label_values
-    if drop is not None:
-        series_id, offsets, names, values = drop_label(series_id, offsets, names, values, drop)
-    all_labels = pa.MapArray.from_arrays(pa.array(offsets.astype(np.int32)), names, values)
+    offsets = decoded.label_offsets.astype(np.int32)
+    all_labels = pa.MapArray.from_arrays(pa.array(offsets), decoded.label_names, decoded.label_values)
     batch = SeriesBatch(
-        series_id=series_id[valid_series],
+        series_id=decoded.series_id[valid_series],
         labels=all_labels.take(pa.array(valid_series)),
         sample_series=remap[sample_series[keep]],
         timestamps=decoded.timestamps[keep],

@@ -43,12 +43,14 @@ class Services:
         metrics = metrics or Metrics()
         bucket = open_bucket(cfg.storage)
         ingester = Ingester(cfg.ingester, cfg.wal_dir, bucket, metrics, cfg.limits_for, instance_id)
+        ring = SingleProcessRing(cfg, instance_id) if with_ring else None
+        kv = ring.kv if ring is not None else MemoryKV()  # HA elections: the ring's KV store, as in a cluster
         services = cls(cfg, metrics, bucket, ingester.manifests, ingester,
-                       Distributor(cfg, LocalIngester(ingester), metrics, ha_tracker=ha_tracker(cfg, MemoryKV())),
+                       Distributor(cfg, LocalIngester(ingester), metrics, ha_tracker=ha_tracker(cfg, kv)),
                        SeriesReader(ingester, bucket, ingester.manifests), LayoutCache())
-        if with_ring:
-            services.ring = SingleProcessRing(cfg, instance_id)
-            services.extra_routes.append(services.ring.add_routes)
+        if ring is not None:
+            services.ring = ring
+            services.extra_routes.append(ring.add_routes)
         if with_compactor:
             compactor = Compactor(cfg, bucket, CompactorMetrics(metrics.registry), instance_id=instance_id)
             services.compaction = CompactionLoop(compactor)

@@ -36,19 +36,26 @@ def ingest_services(tmp_path_factory):
     services.ingester.stop(flush=False)
 
 
+@pytest.fixture(scope="session")
+def tenant_numbers() -> itertools.count:
+    """Numbers for a fresh tenant per call, unique across the session (an `id()` is not:
+    it is reused once its object is collected)."""
+    return itertools.count()
+
+
 @pytest.fixture
 def promql_source_factory(request) -> SourceFactory:
     if os.environ.get("MYTSDB_PROMQL_SOURCE") == "memory":
         return MemorySource
     services = request.getfixturevalue("ingest_services")
-    counter = itertools.count()
+    numbers = request.getfixturevalue("tenant_numbers")
 
     def make(series: SeriesInput) -> SampleSource:
         from tsdb.query.source import StorageSource
         from tsdb.remote_write.encode import encode_series
         from tsdb.tenancy import Tenant
 
-        tenant = Tenant(f"t{os.getpid()}-{id(request)}-{next(counter)}")
+        tenant = Tenant(f"t{os.getpid()}-{next(numbers)}")
         for chunk in _requests(series, max_samples=20_000):
             outcome = services.distributor.push(tenant, encode_series(chunk))
             assert outcome.status == 204, outcome.message
