@@ -18,7 +18,7 @@ of 18 h (Prometheus aligns an 18 h block there) inside one UTC day that closed m
 - Compaction (`bench/compactor_run.py`) runs `runs` times on a copy of the L0 bucket, median:
   samples/s over the compactor's own pass time, CPU time, peak RSS (VmHWM). The same on
   `scale_series` series (the main set is 4x its samples), with `compactor.merge_batch_samples`
-  at its default (4 Mi) and at 1 Mi, and on an empty bucket (interpreter and imports alone),
+  at its default (1 Mi) and at 4 Mi, and on an empty bucket (interpreter and imports alone),
   shows whether memory grows with the day or stays bounded by the batch size.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from bench.feed import FeedConfig, series_labels, series_values
 DAY = 86_400_000
 STEP_MS = 15_000
 FILE_STEPS = 2 * HOUR // STEP_MS  # one L0 file per 2 h of data
-SMALL_BATCH = 1024 ** 2           # the second `compactor.merge_batch_samples` tried (default 4 Mi)
+OTHER_BATCH = 4 * 1024 ** 2       # the second `compactor.merge_batch_samples` tried (default 1 Mi)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def node_feed(series: int, start_ms: int, steps: int):
 def mytsdb_day(feed, steps: int, cfg: CompactionConfig, columns: bool) -> dict:
     """Load the first `steps` steps into a fresh `mytsdb all` (a flush per 2 h of data), stop
     it, then compact the L0 bucket `runs` times with the default batch size and with
-    SMALL_BATCH."""
+    OTHER_BATCH."""
     n = len(feed.labels) * steps
     series = len(feed.labels)
     out: dict = {}
@@ -111,8 +111,8 @@ def mytsdb_day(feed, steps: int, cfg: CompactionConfig, columns: bool) -> dict:
         out["l2"] = stored(config, data_dir, columns=columns)
         if out["l2"]["rows"] != n or out["l2"]["levels"] != [2]:
             raise RuntimeError(f"compacted day holds {out['l2']['rows']:,} rows at levels {out['l2']['levels']}")
-        small = write_config(t.workdir / "small-batch.yaml", series, {**cfg.compactor, "merge_batch_samples": SMALL_BATCH})
-        out["compaction_small_batch"] = compaction_runs(small, copy, cfg.runs, "  merge_batch_samples 1 Mi")
+        other = write_config(t.workdir / "other-batch.yaml", series, {**cfg.compactor, "merge_batch_samples": OTHER_BATCH})
+        out["compaction_other_batch"] = compaction_runs(other, copy, cfg.runs, "  merge_batch_samples 4 Mi")
         copy.drop()
     for level in ("l0", "l2"):
         s = out[level]
@@ -183,7 +183,7 @@ def run(cfg: CompactionConfig) -> dict:
     print(f"[compaction] {cfg.series:,} series x {cfg.hours} h at 15 s ({n:,} samples) from "
           f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(start / 1000))} UTC; Prometheus gets {cfg.lead_hours} h more",
           flush=True)
-    out: dict = {"config": {**asdict(cfg), "samples": n, "span_start_ms": start, "small_batch": SMALL_BATCH}}
+    out: dict = {"config": {**asdict(cfg), "samples": n, "span_start_ms": start, "other_batch": OTHER_BATCH}}
     feed = node_feed(cfg.series, start, steps + cfg.lead_hours * HOUR // STEP_MS)
     out["prometheus"] = prometheus_block(feed, start, cfg)
     if out["prometheus"]["block"]["samples"] != n:
@@ -203,7 +203,7 @@ def run(cfg: CompactionConfig) -> dict:
     del small
     out["idle"] = idle_compactor()
     idle = out["idle"]["peak_rss_mb"]
-    for key in ("compaction", "compaction_small_batch"):
+    for key in ("compaction", "compaction_other_batch"):
         big, little = out["mytsdb"][key]["peak_rss_mb"], out["scale"][key]["peak_rss_mb"]
         out.setdefault("rss_growth", {})[key] = round((big - idle) / max(little - idle, 1.0), 2)
         print(f"[compaction] {key}: peak RSS {little:.0f} MB (1x) vs {big:.0f} MB ({cfg.series // cfg.scale_series}x "

@@ -49,7 +49,7 @@ def _compactor(r: dict) -> tuple[list[str], list[str]]:
             f"| 1×: {c['scale_series']:,} series, {n_small / 1e6:g}M samples "
             f"| 4×: {c['series']:,} series, {n_big / 1e6:g}M samples |")
     lines = [head, "|---|---:|---:|"]
-    for key, batch in (("compaction", "4 Mi (default)"), ("compaction_small_batch", "1 Mi")):
+    for key, batch in (("compaction", "1 Mi (default)"), ("compaction_other_batch", "4 Mi")):
         a, b = small[key], big[key]
         lines.append(f"| `merge_batch_samples` {batch}: samples/s (min–max) | {a['samples_per_second']:,} "
                      f"({a['samples_per_second_range'][0] / 1e6:.2f}M–{a['samples_per_second_range'][1] / 1e6:.2f}M) "
@@ -60,14 +60,14 @@ def _compactor(r: dict) -> tuple[list[str], list[str]]:
                      f"({b['peak_rss_mb_range'][0]:,.0f}–{b['peak_rss_mb_range'][1]:,.0f}) |")
     d = big["compaction"]
     growth = r.get("rss_growth", {})
-    other = max(x["other_cpu_cores_before"] for s in (big, small) for k in ("compaction", "compaction_small_batch")
+    other = max(x["other_cpu_cores_before"] for s in (big, small) for k in ("compaction", "compaction_other_batch")
                 for x in s[k]["runs"])
     notes = [f"Compactor: a separate process on the L0 bucket (each run on a fresh copy of it): {d['files_in']} L0 files "
              f"→ {d['files_out']} L2 file; samples/s over the pass time it reports ({d['pass_seconds']:.1f} s of "
              f"{d['wall_seconds']:.1f} s wall, {d['cpu_seconds']:.1f} CPU-s at 4×); peak RSS is its VmHWM; an idle "
              f"`mytsdb compact --once` (empty bucket) peaks at {idle['peak_rss_mb']:.0f} MB. Above that, 4× the data "
              f"took {growth.get('compaction', 0):.2f}× the memory at the default batch and "
-             f"{growth.get('compaction_small_batch', 0):.2f}× at 1 Mi. Other processes kept up to {other:.2f} cores "
+             f"{growth.get('compaction_other_batch', 0):.2f}× at 4 Mi. Other processes kept up to {other:.2f} cores "
              "busy just before a run."]
     return lines, notes
 

@@ -29,10 +29,11 @@ MB = 1e6
 
 def mytsdb_config(series: int, step_ms: int = 15_000, compactor: dict | None = None) -> dict:
     """Bench limits and history accepted; the head flushes only when told to (the bench
-    flushes per 2 h of data) and the server never compacts (the bench runs the compactor)."""
+    flushes per 2 h of data) and the server never compacts (the bench runs the compactor),
+    with downsampling off, so the figures are compaction's alone."""
     return {"limits": {**targets.MYTSDB_LIMITS, "out_of_order_time_window": "100y"},
             "ingester": {"flush_interval": "1000h", "flush_check_period": "1s", "max_head_samples": series * 10**6},
-            "compactor": {"compaction_interval": "1000h", **(compactor or {})}}
+            "compactor": {"compaction_interval": "1000h", "downsampling_enabled": False, **(compactor or {})}}
 
 
 def write_config(path: Path, series: int, compactor: dict | None = None) -> Path:

@@ -45,13 +45,19 @@ class FileEntry:
     seq: int  # write sequence: the manifest version that added the file
     schema_version: int
     source: str = ""  # the writer, e.g. the ingester ID
+    resolution: int = 0  # ms between downsampled points; 0 for raw samples
 
 
 @dataclass(frozen=True)
 class Manifest:
     version: int = 0
-    files: tuple[FileEntry, ...] = ()
+    files: tuple[FileEntry, ...] = ()  # raw samples: what every raw reader (queries, SQL) scans
     committed_at_ms: int = 0
+    # Downsampled files (README "Downsampling"), apart so that no raw reader can pick one up.
+    downsampled: tuple[FileEntry, ...] = ()
+
+    def at_resolution(self, resolution: int) -> list[FileEntry]:
+        return [f for f in self.downsampled if f.resolution == resolution]
 
     def overlapping(self, start_ms: int, end_ms: int) -> list[FileEntry]:
         return [f for f in self.files if f.max_time >= start_ms and f.min_time <= end_ms]
@@ -59,14 +65,16 @@ class Manifest:
     def to_json(self) -> bytes:
         return orjson.dumps({"format": MANIFEST_FORMAT, "version": self.version,
                              "committed_at_ms": self.committed_at_ms,
-                             "files": [asdict(f) for f in self.files]})
+                             "files": [asdict(f) for f in self.files],
+                             "downsampled": [asdict(f) for f in self.downsampled]})
 
     @classmethod
     def from_json(cls, data: bytes) -> "Manifest":
         doc = orjson.loads(data)
         if doc.get("format") != MANIFEST_FORMAT:
             raise ValueError(f"unsupported manifest format {doc.get('format')!r}")
-        return cls(doc["version"], tuple(FileEntry(**f) for f in doc["files"]), doc.get("committed_at_ms", 0))
+        return cls(doc["version"], tuple(FileEntry(**f) for f in doc["files"]), doc.get("committed_at_ms", 0),
+                   tuple(FileEntry(**f) for f in doc.get("downsampled", ())))
 
 
 class ConflictError(RuntimeError):

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -32,7 +32,9 @@ from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.config import Config
 from tsdb.ingester import IN_ORDER_WINDOW_MS, MetricMetadata
+from tsdb.layout.paths import day_of
 from tsdb.manifest import Manifest
+from tsdb.query.downsampled import MS_PER_DAY, finish, raw_values
 from tsdb.query.errors import too_many_series
 from tsdb.query.merge import merge_sets
 from tsdb.ring import InstanceDesc, Ring, RingWatcher
@@ -86,33 +88,37 @@ class Querier:
     manifests: Any  # `load(tenant) -> Manifest` (a refreshing cache of the tenant's manifest)
     clients: ClientPool
     clock: Callable[[], float] = time.time
+    bucket: Any = None  # read directly for downsampled days (`DistributedSource.select_hinted`)
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(FANOUT_THREADS, thread_name_prefix="fanout")
+        self.bucket_reader = BucketReader(self.cfg, self.bucket, self.manifests) if self.bucket is not None else None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.clients.close()
 
-    def source(self, tenant: Tenant, max_series: int = 0) -> "DistributedSource":
-        return DistributedSource(self, tenant, max_series)
+    def source(self, tenant: Tenant, max_series: int = 0, max_resolution: int = 0) -> "DistributedSource":
+        return DistributedSource(self, tenant, max_series, max_resolution)
 
     # -- fan-out ------------------------------------------------------------------------
 
-    def fan_out(self, tenant: Tenant, start_ms: int, end_ms: int, call: Call) -> tuple[list[Any], list[Any]]:
+    def fan_out(self, tenant: Tenant, start_ms: int, end_ms: int, call: Call,
+                skip_days: frozenset[str] = frozenset()) -> tuple[list[Any], list[Any]]:
         """Run `call(client, files, start, end, after_seq)` on the ingesters (files=None) and
         the store gateways (their share of the files); returns (ingester answers, gateway
         answers), each in a deterministic order (ascending write priority).
 
         The manifest is read first: the gateways read its files, and the ingesters, told its
         version, add only their heads and the files they committed after it. So each flushed
-        sample comes once from the bucket, not once more from each of its RF ingesters."""
+        sample comes once from the bucket, not once more from each of its RF ingesters.
+        Files of `skip_days` are not read (the querier reads those days downsampled)."""
         manifest = self.manifests.load(tenant)
         needed, ingester_jobs = self._ingester_jobs(tenant, start_ms, end_ms)
         ingester_futures = [(inst, self._pool.submit(call, self.clients.get(inst.flight_addr), None, lo, hi,
                                                      manifest.version))
                             for inst, lo, hi in ingester_jobs]
-        gateway_answers = self._gateway_answers(tenant, manifest, start_ms, end_ms, call)
+        gateway_answers = self._gateway_answers(tenant, manifest, start_ms, end_ms, call, skip_days)
         answers, failures = [], []
         for inst, future in ingester_futures:
             try:
@@ -143,8 +149,9 @@ class Querier:
         ring = self.ingesters.ring()
         return True, [(inst, lo, end_ms) for inst in ring.instances if ring.healthy(inst, allow_leaving=True)]
 
-    def _gateway_answers(self, tenant: Tenant, manifest: Manifest, start_ms: int, end_ms: int, call: Call) -> list[Any]:
-        files = [e.path for e in manifest.overlapping(start_ms, end_ms)]
+    def _gateway_answers(self, tenant: Tenant, manifest: Manifest, start_ms: int, end_ms: int, call: Call,
+                         skip_days: frozenset[str] = frozenset()) -> list[Any]:
+        files = [e.path for e in manifest.overlapping(start_ms, end_ms) if e.day not in skip_days]
         if not files:
             return []
         ring = self.gateways.ring()
@@ -231,17 +238,59 @@ class DistributedSource:
     querier: Querier
     tenant: Tenant
     max_series: int = 0
+    max_resolution: int = 0  # `max_source_resolution` (ms); 0: raw data only
 
-    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int,
+               skip_days: frozenset[str] = frozenset()) -> SeriesSet:
         def call(client: QueryClient, files: list[str] | None, lo: int, hi: int, after: int | None) -> SeriesSet:
             return client.select(self.tenant, list(matchers), lo, hi, files=files, after_seq=after)
 
-        ingester_sets, gateway_sets = self.querier.fan_out(self.tenant, start_ms, end_ms, call)
+        ingester_sets, gateway_sets = self.querier.fan_out(self.tenant, start_ms, end_ms, call, skip_days)
         # Ascending write priority: the bucket, then the ingesters (their heads are newer).
         result = merge_sets(gateway_sets + ingester_sets)
         if self.max_series > 0 and result.n_series > self.max_series:
             raise too_many_series(self.max_series)
         return result
+
+    def select_hinted(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, func: str) -> SeriesSet:
+        """With `max_source_resolution`: the downsampled days read here, straight from the
+        bucket, the other days fanned out as raw data; one place merges them and stitches
+        counters across days (a store gateway holds only some of the days)."""
+        reader = self.querier.bucket_reader
+        if self.max_resolution <= 0 or reader is None:
+            return self.select(matchers, start_ms, end_ms)
+        from tsdb.query.source import StorageSource
+
+        local = StorageSource(reader, self.tenant, self.max_series, layouts=reader.layouts, read_head=False,
+                              files=lambda manifest: (), max_resolution=self.max_resolution)
+        sel = local.read(matchers, start_ms, end_ms, None, func)
+        if not sel.days:
+            return self.select(matchers, start_ms, end_ms)
+        skip = frozenset(day_of(d * MS_PER_DAY) for d in sel.days)
+        raw = self.select(matchers, start_ms, end_ms, skip)
+        raw = replace(raw, values=raw_values(raw.values, sel.aggregate))
+        merged = merge_sets([sel.result, raw])
+        if self.max_series > 0 and merged.n_series > self.max_series:
+            raise too_many_series(self.max_series)
+        return finish(replace(sel, result=merged))
+
+
+@dataclass
+class BucketReader:
+    """What a `StorageSource` needs to read the bucket itself (no head, no disk cache)."""
+
+    cfg: Config
+    bucket: Any
+    manifests: Any
+
+    def __post_init__(self) -> None:
+        from tsdb.query.layout import LayoutCache
+        from tsdb.reader import SeriesReader
+
+        self.reader = SeriesReader(None, self.bucket, self.manifests)  # type: ignore[arg-type]
+        self.layouts = LayoutCache()
+        self.chunk_cache = None
+        self.ingester = None
 
 
 def _owners(ring: Ring, path: str, rf: int) -> list[InstanceDesc]:

@@ -8,6 +8,7 @@ import numpy as np
 from promql import Expr, ParseError, parse
 from promql.engine.errors import QueryError
 from promql.engine.evaluator import Evaluator
+from promql.engine.hints import select_hints
 from promql.engine.results import MatrixSeries, QueryResult, VectorSample
 from promql.engine.source import SampleSource, SeriesSet
 from promql.engine.validate import validate_for_compat
@@ -44,6 +45,7 @@ class Engine:
     def instant(self, source: SampleSource, query: str | Expr, time_ms: int) -> QueryResult:
         expr = self._parse(query)
         ev = Evaluator(source, self.options, time_ms, time_ms, 0)
+        ev.func_hints = select_hints(expr)
         ts = np.array([time_ms], np.int64)
         value = ev.eval(expr, ts)
         if isinstance(value, Scalar):
@@ -72,6 +74,7 @@ class Engine:
             raise QueryError("bad_data", "zero or negative query resolution step widths are not accepted. "
                                          "Try a positive integer")
         ev = Evaluator(source, self.options, start_ms, end_ms, step_ms)
+        ev.func_hints = select_hints(expr)
         ts = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
         value = ev.eval(expr, ts)
         if isinstance(value, Scalar):

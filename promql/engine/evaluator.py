@@ -34,6 +34,7 @@ class Evaluator:
         self.query_start, self.query_end, self.query_step = start_ms, end_ms, step_ms
         self.deadline = time.monotonic() + options.timeout_s
         self.samples = 0
+        self.func_hints: dict[int, str] = {}  # id(selector) → function around it (`hints.select_hints`)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -107,6 +108,9 @@ class Evaluator:
         return tuple(dataclasses.replace(m, dot_matches_newline=False) for m in vs.matchers)
 
     def _select(self, vs: VectorSelector, lo: int, hi: int):
+        hinted = getattr(self.source, "select_hinted", None)  # an optional capability of a source
+        if hinted is not None:
+            return hinted(self._matchers(vs), int(lo), int(hi), self.func_hints.get(id(vs), ""))
         return self.source.select(self._matchers(vs), int(lo), int(hi))
 
     def _charge(self, n: int) -> None:
@@ -147,7 +151,7 @@ class Evaluator:
         if order != list(range(ss.n_series)):
             offsets, tss, vals = _reorder(offsets, tss, vals, np.array(order, np.int64))
         return RangeVector([ss.labels[i] for i in order], offsets, tss, vals, te, expr.range_ms,
-                           left_open=not self.v2)
+                           left_open=not self.v2, counts=ss.counts)
 
     def _subquery(self, sq: SubqueryExpr, ts: np.ndarray) -> RangeVector:
         te = self._times(sq.at, sq.at_modifier, sq.offset_ms, ts)

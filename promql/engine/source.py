@@ -33,6 +33,7 @@ class SeriesSet:
     timestamps: np.ndarray  # int64 ms
     values: np.ndarray      # float64
     series_ids: np.ndarray | None = None  # uint64[n]
+    counts: bool = False  # values are sample counts of downsampled windows (`count_over_time` sums them)
 
     @property
     def n_series(self) -> int:
@@ -46,5 +47,9 @@ class SeriesSet:
 class SampleSource(Protocol):
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
         """Series matching all `matchers` with their samples in [start_ms, end_ms] (both ends
-        inclusive; the engine narrows further)."""
+        inclusive; the engine narrows further).
+
+        A source may also offer `select_hinted(matchers, start_ms, end_ms, func)`, told the
+        function or aggregation around the selector (Prometheus' select hint); the engine
+        calls it instead when present."""
         ...

@@ -74,6 +74,7 @@ class RangeVector:
     left_open: bool
     drop_name: np.ndarray | None = None
     _windows: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    counts: bool = False  # values are sample counts (downsampled windows): see `SeriesSet.counts`
 
     @property
     def n(self) -> int:

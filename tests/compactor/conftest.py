@@ -28,7 +28,7 @@ def compactor_config(bucket_dir: Path, scratch: Path, overrides: dict | None = N
     return config_from_dict(service_config(
         scratch, storage={"backend": "filesystem", "filesystem": {"directory": str(bucket_dir)}},
         compactor={"row_group_rows": ROW_GROUP_ROWS, "merge_batch_samples": 50_000, "deletion_delay": "1m",
-                   **compactor},
+                   "downsampling_enabled": False, **compactor},
         overrides=overrides or {}))
 
 

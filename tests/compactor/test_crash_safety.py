@@ -11,6 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -20,6 +23,7 @@ from tests.differential.compare import compare_runs
 from tsdb.compactor import L0, L2, Compactor
 from tsdb.compactor.lease import Lease
 from tsdb.compactor.marks import ORPHAN_GRACE_MS
+from tsdb.layout.downsampled import RES_5M
 from tsdb.manifest import ManifestStore
 from tsdb.storage.bucket import open_bucket
 
@@ -126,3 +130,35 @@ def test_compaction_skips_a_day_leased_by_another_compactor(replicated, tmp_path
     later = Compactor(cfg, bucket, instance_id="compactor-1", clock=lambda: now + 2 * HOUR / 1000)
     assert later.run_once([TENANT]).jobs == 1
     assert {e.level for e in ManifestStore(bucket).load(TENANT).files} == {L2}
+
+
+def downsampled_objects(bucket_dir: Path) -> set[str]:
+    return {str(p.relative_to(bucket_dir)) for p in (bucket_dir / TENANT.id / "downsampled").rglob("*.parquet")
+            if "/data/" in str(p)}
+
+
+@pytest.mark.parametrize("crash_at", ["batch", "uploaded", "committed"])
+def test_kill_9_while_downsampling_then_the_next_pass_finishes(replicated, tmp_path, crash_at):
+    """The data's days ended long ago: after the L2 pass, the next one writes 5m copies."""
+    replicated.restore()
+    bucket_dir = replicated.bucket_dir
+    bucket = open_bucket(compactor_config(bucket_dir, tmp_path).storage)
+    assert compact_cli(bucket_dir, tmp_path / "l2").returncode == 0
+    crashed = compact_cli(bucket_dir, tmp_path / "first", crash_at)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    replicated.assert_same_answers(every=SAMPLE)  # raw answers are untouched
+
+    assert compact_cli(bucket_dir, tmp_path / "second").returncode == 0
+    manifest = ManifestStore(bucket).load(TENANT)
+    five = manifest.at_resolution(RES_5M)
+    assert sorted(e.day for e in five) == sorted(e.day for e in manifest.files)  # one copy per day, once
+    raw = pa.concat_tables([pq.read_table(bucket_dir / e.path, columns=["value"]) for e in manifest.files])
+    samples = int((raw.column("value").to_numpy().view(np.uint64) != np.uint64(0x7FF0000000000002)).sum())
+    counts = sum(pq.read_table(bucket_dir / e.path, columns=["count"]).column("count").to_numpy().sum() for e in five)
+    assert counts == samples  # every raw sample (stale markers apart) counted exactly once
+
+    later = compactor_config(bucket_dir, tmp_path / "sweep")
+    now_s = time.time()
+    Compactor(later, bucket, clock=lambda: now_s + ORPHAN_GRACE_MS / 1000 + 1).run_once([TENANT])
+    Compactor(later, bucket, clock=lambda: now_s + ORPHAN_GRACE_MS / 1000 + 120).run_once([TENANT])
+    assert downsampled_objects(bucket_dir) == {e.path for e in manifest.downsampled}  # 5m, maybe a 1h too

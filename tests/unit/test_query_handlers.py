@@ -59,7 +59,7 @@ def _client(config: dict | None = None):
     services = SimpleNamespace(cfg=config_from_dict(config or {}))
     query, query_range, _, _ = make_query_handlers(
         services,
-        source_factory=lambda svc, tenant, max_series: ("source", tenant.id, max_series),
+        source_factory=lambda svc, tenant, max_series, *resolution: ("source", tenant.id, max_series, *resolution),
         engine_factory=lambda settings: _FakeEngine(settings, calls),
     )
     app = FastAPI()
@@ -167,3 +167,21 @@ def test_parameter_parsing_follows_prometheus():
     assert parse_range({"query": ["up"], "start": ["0"], "end": ["0"], "step": ["0.0001"]}, 0).step_ms == 1
     assert [go_duration(ms) for ms in (0, 250, 1500, 60_000, 90_500, 2_595_600_000)] == \
         ["0s", "250ms", "1.5s", "1m0s", "1m30.5s", "721h0m0s"]
+
+
+def test_max_source_resolution_reaches_the_source_and_bad_values_are_400():
+    app, calls = _client()
+    r = _get(app, "/api/v1/query_range", {"query": "up", "start": "0", "end": "3600", "step": "1h",
+                                          "max_source_resolution": "5m"})
+    assert r.status_code == 200, r.text
+    assert calls[-1][2] == ("source", "anonymous", 0, 300_000)
+    _get(app, "/api/v1/query_range", {"query": "up", "start": "0", "end": "36000", "step": "5h",
+                                      "max_source_resolution": "auto"})
+    assert calls[-1][2] == ("source", "anonymous", 0, 3_600_000)  # auto: step / 5 = 1h
+    _get(app, "/api/v1/query", {"query": "up", "max_source_resolution": "0s"})
+    assert calls[-1][2] == ("source", "anonymous", 0)  # raw: the default source
+    r = _get(app, "/api/v1/query", {"query": "up", "max_source_resolution": "7m"})
+    assert r.status_code == 400
+    assert r.json() == {"status": "error", "errorType": "bad_data", "error":
+                        'invalid parameter "max_source_resolution": unknown max_source_resolution "7m": '
+                        'use 0s, 5m, 1h or auto'}

@@ -52,11 +52,13 @@ class QueryRequest:
     limit: int
     timeout_ns: int | None
     lookback_delta_ns: int
+    max_resolution: int = 0  # Thanos' `max_source_resolution` (ms): 0 reads raw data only
 
 
-def storage_source(services: Any, tenant: Tenant, max_series: int) -> Any:
+def storage_source(services: Any, tenant: Tenant, max_series: int, max_resolution: int = 0) -> Any:
     from tsdb.query.source import StorageSource
-    return StorageSource(services, tenant, max_series=max_series, layouts=services.layouts)
+    return StorageSource(services, tenant, max_series=max_series, layouts=services.layouts,
+                         max_resolution=max_resolution)
 
 
 def promql_engine(settings: EngineSettings) -> Any:
@@ -108,7 +110,7 @@ def parse_instant(p: dict[str, list[str]], now_ms: int) -> QueryRequest:
     lookback = _lookback_param(p)
     text = first(p, "query")
     _parse_query(text)
-    return QueryRequest(text, t, t, 0, limit, timeout, lookback)
+    return QueryRequest(text, t, t, 0, limit, timeout, lookback, _resolution_param(p, 0))
 
 
 def parse_range(p: dict[str, list[str]], max_length_ms: int) -> QueryRequest:
@@ -138,7 +140,18 @@ def parse_range(p: dict[str, list[str]], max_length_ms: int) -> QueryRequest:
     text = first(p, "query")
     _parse_query(text)
     # The engine steps in whole ms, as Prometheus' does; a sub-ms step would never advance.
-    return QueryRequest(text, start, end, max(1, step_ns // _NS_PER_MS), limit, timeout, lookback)
+    step_ms = max(1, step_ns // _NS_PER_MS)
+    return QueryRequest(text, start, end, step_ms, limit, timeout, lookback, _resolution_param(p, step_ms))
+
+
+def _resolution_param(p: dict[str, list[str]], step_ms: int) -> int:
+    """Thanos' `max_source_resolution` (`0s` by default: raw data only)."""
+    from tsdb.query.downsampled import parse_max_source_resolution
+
+    try:
+        return parse_max_source_resolution(first(p, "max_source_resolution") or "0s", step_ms)
+    except ValueError as e:
+        raise _invalid("max_source_resolution", str(e)) from None
 
 
 def query_length_error(length_ms: int, limit_ms: int) -> str:
@@ -206,7 +219,8 @@ def make_query_handlers(services: Any, source_factory: SourceFactory = storage_s
     def execute(tenant: Tenant, req: QueryRequest) -> bytes:
         limits = cfg.limits_for(tenant)
         try:
-            source = source_factory(services, tenant, limits.max_fetched_series_per_query)
+            source = (source_factory(services, tenant, limits.max_fetched_series_per_query, req.max_resolution)
+                      if req.max_resolution else source_factory(services, tenant, limits.max_fetched_series_per_query))
             engine = engine_factory(engine_settings(cfg, req))
             if req.step_ms:
                 result = engine.range(source, req.text, req.start_ms, req.end_ms, req.step_ms)

@@ -15,7 +15,8 @@ from tsdb.compactor.job import InputsChanged, JobResult, JobRunner
 from tsdb.compactor.lease import Lease
 from tsdb.compactor.marks import mark, sweep
 from tsdb.compactor.metrics import CompactorMetrics
-from tsdb.compactor.plan import MS_PER_DAY, Job, plan
+from tsdb.layout.downsampled import RES_1H, RES_5M
+from tsdb.compactor.plan import MS_PER_DAY, Job, plan, plan_downsampling
 from tsdb.config import Config
 from tsdb.layout.paths import INTERNAL_PREFIX, day_start_ms
 from tsdb.manifest import ManifestStore
@@ -102,7 +103,11 @@ class Compactor:
 
     def plan(self, tenant: Tenant) -> list[Job]:
         c = self.cfg.compactor
-        return plan(self.manifests.load(tenant), self._now_ms(), c.block_range, c.day_close_delay)
+        manifest, now = self.manifests.load(tenant), self._now_ms()
+        jobs = plan(manifest, now, c.block_range, c.day_close_delay)
+        if c.downsampling_enabled:
+            jobs += plan_downsampling(manifest, now, c.downsample_5m_after, c.downsample_1h_after, RES_5M, RES_1H)
+        return jobs
 
     def run_once(self, tenants: Iterable[Tenant] | None = None, progress: Progress | None = None) -> PassSummary:
         t0 = time.monotonic()
@@ -157,27 +162,36 @@ class Compactor:
                  len(result.outputs), result.rows_written, result.rows_read - result.rows_written)
 
     def _apply_retention(self, tenant: Tenant) -> int:
-        """Drop whole days that ended more than the tenant's retention period ago (0 keeps all)."""
-        retention = self.cfg.limits_for(tenant).compactor_blocks_retention_period
-        if retention <= 0:
+        """Drop whole days that ended more than their resolution's retention period ago: raw
+        days by `compactor_blocks_retention_period`, downsampled ones by
+        `retention_period_5m` / `_1h` (0 keeps all)."""
+        limits = self.cfg.limits_for(tenant)
+        now = self._now_ms()
+        cutoffs = {res: now - keep for res, keep in ((0, limits.compactor_blocks_retention_period),
+                                                     (RES_5M, limits.retention_period_5m),
+                                                     (RES_1H, limits.retention_period_1h)) if keep > 0}
+        if not cutoffs:
             return 0
-        cutoff = self._now_ms() - retention
         removed: list = []
 
         def expired(e) -> bool:
-            return day_start_ms(e.day) + MS_PER_DAY <= cutoff
+            cutoff = cutoffs.get(e.resolution)
+            return cutoff is not None and day_start_ms(e.day) + MS_PER_DAY <= cutoff
 
         def drop(current, version):
-            removed[:] = [e for e in current.files if expired(e)]
-            return replace(current, files=tuple(e for e in current.files if not expired(e)))
+            removed[:] = [e for e in current.files + current.downsampled if expired(e)]
+            return replace(current, files=tuple(e for e in current.files if not expired(e)),
+                           downsampled=tuple(e for e in current.downsampled if not expired(e)))
 
-        if not any(expired(e) for e in self.manifests.load(tenant).files):
+        loaded = self.manifests.load(tenant)
+        if not any(expired(e) for e in loaded.files + loaded.downsampled):
             return 0
         self.manifests.commit(tenant, drop)
         now = self._now_ms()
         for e in removed:
             mark(self.bucket, tenant, e.path, e.series_path, now)
-        days = {e.day for e in removed}
-        log.info("tenant %s: retention removed %d day(s), %d file(s)", tenant.id, len(days), len(removed))
+        days = {(e.day, e.resolution) for e in removed}
+        log.info("tenant %s: retention removed %d day(s) (per resolution), %d file(s)", tenant.id, len(days),
+                 len(removed))
         return len(days)
 

@@ -22,14 +22,18 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from tsdb.compactor import downsample
+from tsdb.compactor.downsample import DownsampledOutput
 from tsdb.compactor.marks import mark
 from tsdb.compactor.merge import JobSeries, merge
 from tsdb.compactor.output import OutputFile, WrittenFile
 from tsdb.compactor.plan import L1, Job
 from tsdb.config import CompactorConfig
 from tsdb.layout.columns import SCHEMA_VERSION
-from tsdb.layout.paths import data_file_path, series_file_path
+from tsdb.layout.paths import data_file_path, downsampled_file_paths, series_file_path
 from tsdb.layout.writer import WriterOptions
 from tsdb.manifest import FileEntry, Manifest, ManifestStore
 from tsdb.query.layout import LayoutCache
@@ -72,7 +76,7 @@ class JobRunner:
             still_ours: Callable[[], bool] = lambda: True) -> JobResult:
         """`still_ours()` is asked right before the commit (the tenant-day's lease)."""
         self.scratch.mkdir(parents=True, exist_ok=True)
-        written, rows_read = self._write(job, progress)
+        written, rows_read = (self._downsample if job.resolution else self._write)(job, progress)
         try:
             self.after_step("written")
             entries = self._upload(tenant, job, written)
@@ -80,10 +84,11 @@ class JobRunner:
             for w in written:
                 w.local_path.unlink(missing_ok=True)
         self.after_step("uploaded")
+        replaced: list[FileEntry] = []
         try:
             if not still_ours():
                 raise InputsChanged(f"lost the lease of {tenant.id} {job.day} while compacting")
-            self.manifests.commit(tenant, lambda current, version: self._swap(current, job, entries))
+            self.manifests.commit(tenant, lambda current, version: self._swap(current, job, entries, replaced))
         except InputsChanged:
             now = int(self.clock() * 1000)
             for e in entries:
@@ -91,7 +96,7 @@ class JobRunner:
             raise
         self.after_step("committed")
         now = int(self.clock() * 1000)
-        for e in job.inputs:
+        for e in replaced:
             mark(self.bucket, tenant, e.path, e.series_path, now)
             self.after_step("marked")
         return JobResult(job, tuple(entries), rows_read, sum(e.rows for e in entries))
@@ -141,25 +146,74 @@ class JobRunner:
             raise
         return done, rows_read
 
+    def _downsample(self, job: Job, progress: Callable[[int], None]) -> tuple[list[WrittenFile], int]:
+        """The day's windows at `job.resolution`: from raw files through the deduplicating
+        merge, or from the day's finer downsampled file."""
+        opts = WriterOptions(self.cfg.row_group_rows, self.cfg.zstd_level, 0)
+        rows_read = 0
+        if job.inputs[0].resolution == 0:
+            series = JobSeries(self.bucket, job.inputs, 0)
+            out = DownsampledOutput(self.scratch, series.columns, opts)
+
+            def pieces():
+                for batch in merge(series, ParquetReader(self.bucket, LayoutCache()), self.cfg.merge_batch_samples):
+                    yield batch.rows_in, downsample.from_raw(batch.series, batch.timestamps,
+                                                             batch.values.to_numpy(zero_copy_only=False),
+                                                             job.resolution)
+        else:
+            (source,) = job.inputs
+            sidecar = pq.read_table(pa.BufferReader(self.bucket.get(source.series_path)))
+            out = DownsampledOutput(self.scratch, downsample.columns_of(sidecar), opts)
+            firsts = sidecar.column(downsample.FIRST_VALUE).to_numpy()
+            lasts = sidecar.column(downsample.LAST_VALUE).to_numpy()
+
+            def pieces():
+                for series, ts, aggs in downsample.read_windows(self.bucket.get(source.path), sidecar,
+                                                                self.cfg.merge_batch_samples):
+                    present = series[np.r_[True, series[1:] != series[:-1]]] if len(series) else series
+                    yield len(ts), downsample.from_windows(series, ts, aggs, job.resolution, firsts[present],
+                                                           lasts[present])
+        try:
+            for n, windows in pieces():
+                rows_read += n
+                out.append(windows)
+                progress(n)
+                self.after_step("batch")
+            written = out.close()
+        except BaseException:
+            out.abort()
+            raise
+        return ([written] if written is not None else []), rows_read
+
     def _upload(self, tenant: Tenant, job: Job, written: list[WrittenFile]) -> list[FileEntry]:
         seq = max(e.seq for e in job.inputs)
         entries = []
         for w in written:
-            data_path = data_file_path(tenant, job.day, w.name)
-            series_path = series_file_path(tenant, job.day, w.name)
+            if job.resolution:
+                data_path, series_path = downsampled_file_paths(tenant, job.resolution, job.day, w.name)
+            else:
+                data_path, series_path = data_file_path(tenant, job.day, w.name), series_file_path(tenant, job.day, w.name)
             self.bucket.put(series_path, w.sidecar)
             self.bucket.put_file(data_path, w.local_path)
             self.after_step("upload")
             entries.append(FileEntry(data_path, series_path, job.day, job.level, w.min_time, w.max_time, w.rows,
-                                     w.series, w.bytes, seq, SCHEMA_VERSION, self.source))
+                                     w.series, w.bytes, seq, SCHEMA_VERSION, self.source, job.resolution))
         return entries
 
     @staticmethod
-    def _swap(current: Manifest, job: Job, outputs: list[FileEntry]) -> Manifest:
+    def _swap(current: Manifest, job: Job, outputs: list[FileEntry], replaced: list[FileEntry]) -> Manifest:
+        """Inputs out, outputs in; a downsampling job replaces the day's older copy at its
+        resolution and keeps its inputs. `replaced` gets the files that left the manifest."""
         inputs = {e.path for e in job.inputs}
-        present = {e.path for e in current.files}
+        present = {e.path for e in current.files + current.downsampled}
         if not inputs <= present:
             raise InputsChanged(f"{len(inputs - present)} input file(s) of {job.describe()} left the manifest")
+        if job.resolution:
+            old = [e for e in current.downsampled if e.day == job.day and e.resolution == job.resolution]
+            replaced[:] = old
+            kept = tuple(e for e in current.downsampled if e not in old)
+            return replace(current, downsampled=kept + tuple(outputs))
+        replaced[:] = [e for e in current.files if e.path in inputs]
         kept = tuple(e for e in current.files if e.path not in inputs)
         return replace(current, files=kept + tuple(outputs))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from tsdb.layout.paths import data_prefix, deletion_mark_path, deletion_marks_prefix, file_created_ns, series_prefix
+from tsdb.layout.paths import data_prefixes, deletion_mark_path, deletion_marks_prefix, file_created_ns
 from tsdb.manifest import Manifest
 from tsdb.storage.bucket import Bucket
 from tsdb.tenancy import Tenant
@@ -37,7 +37,7 @@ def sweep(bucket: Bucket, tenant: Tenant, manifest: Manifest, now_ms: int, delet
           orphan_grace_ms: int = ORPHAN_GRACE_MS) -> SweepResult:
     """Delete marked files whose delay is over; mark orphans. `manifest` must be current."""
     result = SweepResult()
-    live = {e.path for e in manifest.files}
+    live = {e.path for e in manifest.files + manifest.downsampled}
     marks = {}
     for obj in bucket.list(deletion_marks_prefix(tenant)):
         doc = orjson.loads(bucket.get(obj.path))
@@ -50,17 +50,17 @@ def sweep(bucket: Bucket, tenant: Tenant, manifest: Manifest, now_ms: int, delet
             bucket.delete_many([doc["series"], data_path])
             bucket.delete(mark_path)
             result.deleted += 1
-    prefix, sprefix = data_prefix(tenant), series_prefix(tenant)
-    # Data files, and sidecars whose data file never made it (the sidecar is uploaded first).
-    candidates = {o.path: o for o in bucket.list(prefix)}
-    for o in bucket.list(sprefix):
-        candidates.setdefault(prefix + o.path[len(sprefix):], o)
-    for path, obj in candidates.items():
-        if path in live or path in marks or not path.endswith(".parquet"):
-            continue
-        created = file_created_ns(path)
-        created_ms = created // 1_000_000 if created is not None else int(obj.last_modified.timestamp() * 1000)
-        if created_ms + orphan_grace_ms <= now_ms:
-            mark(bucket, tenant, path, sprefix + path[len(prefix):], now_ms)
-            result.marked += 1
+    for prefix, sprefix in data_prefixes(tenant):
+        # Data files, and sidecars whose data file never made it (the sidecar is uploaded first).
+        candidates = {o.path: o for o in bucket.list(prefix)}
+        for o in bucket.list(sprefix):
+            candidates.setdefault(prefix + o.path[len(sprefix):], o)
+        for path, obj in candidates.items():
+            if path in live or path in marks or not path.endswith(".parquet"):
+                continue
+            created = file_created_ns(path)
+            created_ms = created // 1_000_000 if created is not None else int(obj.last_modified.timestamp() * 1000)
+            if created_ms + orphan_grace_ms <= now_ms:
+                mark(bucket, tenant, path, sprefix + path[len(prefix):], now_ms)
+                result.marked += 1
     return result

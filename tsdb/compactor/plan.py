@@ -9,6 +9,11 @@ An L1 job takes every L0 file of a day still open, plus the L1 files of the bloc
 files touch, and writes one file per touched block. An L2 job takes every file of a closed
 day (`day_close_delay` after its end) unless the day is already exactly one L2 generation.
 Jobs of different days are independent; one job never mixes tenants.
+
+Downsampling jobs (`plan_downsampling`) write a closed day's 5m copy from its raw files once
+the day is one L2 generation and ended `downsample_5m_after` ago, and its 1h copy from the
+5m one after `downsample_1h_after`. A copy is redone when its source gained newer data
+(a higher write sequence: late samples merged into the day).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class Job:
     day: str
     level: int                      # the output level
     inputs: tuple[FileEntry, ...]
+    resolution: int = 0             # the output's downsampling resolution (ms); 0: raw compaction
 
     @property
     def rows(self) -> int:
@@ -38,7 +44,9 @@ class Job:
 
     def describe(self) -> str:
         levels = sorted({e.level for e in self.inputs})
-        return (f"{self.day} → L{self.level}: {len(self.inputs)} files (L{',L'.join(map(str, levels))}), "
+        target = f"{self.resolution // 60_000}m" if self.resolution else f"L{self.level}"
+        target = target.replace("60m", "1h")
+        return (f"{self.day} → {target}: {len(self.inputs)} files (L{',L'.join(map(str, levels))}), "
                 f"{self.rows:,} rows")
 
 
@@ -74,3 +82,30 @@ def _l1_job(day: str, files: Sequence[FileEntry], block_range: int) -> Job | Non
         touched.update(range(e.min_time // block_range, e.max_time // block_range + 1))
     l1 = [e for e in files if e.level == L1 and e.min_time // block_range in touched]
     return Job(day, L1, tuple(l0 + l1))
+
+
+def plan_downsampling(manifest: Manifest, now_ms: int, after_5m: int, after_1h: int,
+                      res_5m: int = 300_000, res_1h: int = 3_600_000) -> list[Job]:
+    raw = _by_day(manifest.files)
+    five = _by_day(manifest.at_resolution(res_5m))
+    hour = _by_day(manifest.at_resolution(res_1h))
+    jobs = []
+    for day in sorted(set(raw) | set(five)):
+        ended = day_start_ms(day) + MS_PER_DAY
+        src, fives = raw.get(day, []), five.get(day, [])
+        if src and ended + after_5m <= now_ms and not _needs_l2(src) and _seq(fives) < _seq(src):
+            jobs.append(Job(day, L2, tuple(src), res_5m))
+        elif fives and ended + after_1h <= now_ms and _seq(src) <= _seq(fives) and _seq(hour.get(day, [])) < _seq(fives):
+            jobs.append(Job(day, L2, tuple(fives), res_1h))
+    return jobs
+
+
+def _by_day(files: Sequence[FileEntry]) -> dict[str, list[FileEntry]]:
+    out: dict[str, list[FileEntry]] = {}
+    for e in files:
+        out.setdefault(e.day, []).append(e)
+    return out
+
+
+def _seq(files: Sequence[FileEntry]) -> int:
+    return max((e.seq for e in files), default=-1)

@@ -4,6 +4,8 @@
     <tenant>/series/<YYYY-MM-DD>/<name>.parquet     series sidecar of the file of the same name
     <tenant>/manifest/<version:020d>.json           manifest versions (create-only)
     <tenant>/deletion-marks/<name>.json             a replaced file, deleted after `deletion_delay`
+    <tenant>/downsampled/<5m|1h>/data/<YYYY-MM-DD>/<name>.parquet    downsampled (own prefix
+    <tenant>/downsampled/<5m|1h>/series/<YYYY-MM-DD>/<name>.parquet   per resolution)
 
 Day directories are plain segments, not `key=value`, so DuckDB's and DataFusion's hive
 partitioning never turns them into columns that could collide with labels. Internal
@@ -42,9 +44,22 @@ def deletion_marks_prefix(tenant: Tenant) -> str:
     return f"{tenant.id}/deletion-marks/"
 
 
+RESOLUTIONS = {300_000: "5m", 3_600_000: "1h"}  # downsampled resolutions (ms) and their path names
+
+
+def downsampled_prefix(tenant: Tenant, resolution: int) -> str:
+    return f"{tenant.id}/downsampled/{RESOLUTIONS[resolution]}/"
+
+
+def data_prefixes(tenant: Tenant) -> list[tuple[str, str]]:
+    """Every (data, sidecar) prefix pair of `tenant`: raw, then each downsampled resolution."""
+    return [(data_prefix(tenant), series_prefix(tenant))] + [
+        (downsampled_prefix(tenant, r) + "data/", downsampled_prefix(tenant, r) + "series/") for r in RESOLUTIONS]
+
+
 def deletion_mark_path(tenant: Tenant, data_path: str) -> str:
     """The mark of a data file of `tenant` (its sidecar goes with it)."""
-    if not data_path.startswith(data_prefix(tenant)):
+    if not any(data_path.startswith(d) for d, _ in data_prefixes(tenant)):
         raise ValueError(f"{data_path} is not a data file of tenant {tenant.id}")
     return f"{tenant.id}/deletion-marks/{data_path.rsplit('/', 1)[1].removesuffix('.parquet')}.json"
 
@@ -83,3 +98,9 @@ def data_file_path(tenant: Tenant, day: str, name: str) -> str:
 
 def series_file_path(tenant: Tenant, day: str, name: str) -> str:
     return f"{tenant.id}/series/{day}/{name}.parquet"
+
+
+def downsampled_file_paths(tenant: Tenant, resolution: int, day: str, name: str) -> tuple[str, str]:
+    """(data, sidecar) keys of a downsampled file."""
+    base = downsampled_prefix(tenant, resolution)
+    return f"{base}data/{day}/{name}.parquet", f"{base}series/{day}/{name}.parquet"

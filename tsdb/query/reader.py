@@ -77,11 +77,13 @@ class ParquetReader:
         return pq.read_metadata(pa.BufferReader(tail))
 
     def read(self, entry: FileEntry, layout: FileLayout, row_groups: np.ndarray,
-             stats: ReadStats | None = None) -> pa.Table:
-        """Columns `series_id`, `timestamp`, `value` of `row_groups` (sorted), in file order."""
+             stats: ReadStats | None = None, columns: tuple[str, ...] = PROJECTION) -> pa.Table:
+        """Columns `series_id`, `timestamp`, `value` (or `columns`: a downsampled file's
+        aggregates, whose chunks `RangedFile` fetches on demand) of `row_groups` (sorted),
+        in file order."""
         groups = [int(g) for g in row_groups]
         if not groups:
-            return pa.schema([layout.metadata.schema.to_arrow_schema().field(c) for c in PROJECTION]).empty_table()
+            return pa.schema([layout.metadata.schema.to_arrow_schema().field(c) for c in columns]).empty_table()
         if self.local:
             source = self._local_path(entry)
         else:
@@ -89,7 +91,7 @@ class ParquetReader:
                                                        stats or ReadStats(), self.chunks), mode="r")
         # pre_buffer off: on local disk it was 2x slower here; remote bytes are already in memory.
         with pq.ParquetFile(source, metadata=layout.metadata, pre_buffer=False) as pf:
-            return pf.read_row_groups(groups, columns=list(PROJECTION), use_threads=False)
+            return pf.read_row_groups(groups, columns=list(columns), use_threads=False)
 
 
 class RangedFile(io.RawIOBase):
@@ -182,8 +184,11 @@ def group_ranges(layout: FileLayout, groups: list[int]) -> tuple[list[int], list
     disk cache's key); obstore coalesces neighbouring ranges into one request anyway."""
     starts, ends = [], []
     for g in groups:
-        s = layout.chunk_start[g]
-        e = s + layout.chunk_size[g]
+        present = layout.chunk_size[g] > 0  # a downsampled file has no `value` chunk
+        s = layout.chunk_start[g][present]
+        e = s + layout.chunk_size[g][present]
+        if len(s) == 0:
+            continue
         order = np.argsort(s)
         s, e = s[order], e[order]
         new = np.r_[True, s[1:] > e[:-1]]

@@ -34,6 +34,7 @@ S3FileSystem (`pre_buffer`) reading the same row groups took about as long for t
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Callable
 
 from concurrent.futures import ThreadPoolExecutor
@@ -45,11 +46,14 @@ import pyarrow as pa
 
 from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
-from tsdb.layout.columns import METRIC_NAME_LABEL
-from tsdb.layout.paths import data_prefix
+from tsdb.layout.downsampled import FIRST_VALUE, LAST_VALUE, RES_1H, RES_5M
+from tsdb.layout.columns import METRIC_NAME_LABEL, SERIES_ID, TIMESTAMP
+from tsdb.layout.paths import day_start_ms, tenant_prefix
+from tsdb.query.downsampled import (MS_PER_DAY, CounterBounds, Selection, aggregate_for, choose_files, columns_for,
+                                    downsampled_values, finish, raw_values)
 from tsdb.manifest import FileEntry, Manifest
 from tsdb.query.errors import too_many_series
-from tsdb.query.layout import FileLayout, LayoutCache
+from tsdb.query.layout import PROJECTION, FileLayout, LayoutCache
 from tsdb.query.merge import Part, merge
 from tsdb.query.pushdown import RowGroupPlan, SpanMismatch, plan_row_groups, select_rows, spans_hold
 from tsdb.query.reader import ParquetReader, ReadStats
@@ -106,24 +110,53 @@ class StorageSource:
 
     def __init__(self, services: Services, tenant: Tenant, max_series: int = 0, *,
                  layouts: LayoutCache | None = None, read_head: bool = True, files: FileFilter | None = None,
-                 chunks: DiskCache | None = None) -> None:
+                 chunks: DiskCache | None = None, max_resolution: int = 0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.services = services
         self.tenant = tenant
         self.max_series = max_series
         self.read_head = read_head
         self.files = files
+        self.max_resolution = max_resolution  # `max_source_resolution` (ms): 0 reads raw data only
+        self.clock = clock
         self.reader = ParquetReader(services.bucket, layouts if layouts is not None else LayoutCache(), chunks)
 
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
         return self.select_traced(matchers, start_ms, end_ms, None)
 
+    def select_hinted(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, func: str) -> SeriesSet:
+        """`select`, told the function around the selector (which aggregate a downsampled
+        day stands for)."""
+        return self.select_traced(matchers, start_ms, end_ms, None, func)
+
+    def _retention_starts(self, start_ms: int) -> dict[int, int]:
+        """The earliest time still within retention, per resolution: the compactor removes
+        whole days, so the partial day at the edge is cut here."""
+        cfg = getattr(self.services, "cfg", None)
+        if cfg is None:
+            return {}
+        limits = cfg.limits_for(self.tenant)
+        now = int(self.clock() * 1000)
+        return {res: max(start_ms, now - keep) for res, keep in ((0, limits.compactor_blocks_retention_period),
+                                                                 (RES_5M, limits.retention_period_5m),
+                                                                 (RES_1H, limits.retention_period_1h)) if keep > 0}
+
     def select_traced(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int,
-                      trace: SelectTrace | None) -> SeriesSet:
+                      trace: SelectTrace | None, func: str = "") -> SeriesSet:
+        return finish(self.read(matchers, start_ms, end_ms, trace, func))
+
+    def read(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, trace: SelectTrace | None = None,
+             func: str = "") -> Selection:
+        """The samples `select` returns, before downsampled counters are stitched."""
         snapshot = self.services.ingester.snapshot(self.tenant) if self.read_head else None
         manifest = self.services.manifests.load(self.tenant)  # after the head: visibility rule
-        entries = list(manifest.files if self.files is None else self.files(manifest))
-        head = match_head(snapshot, matchers, start_ms, end_ms)
-        matches = [self._match_file(e, matchers, start_ms, end_ms) for e in entries]
+        choice = choose_files(manifest, list(manifest.files if self.files is None else self.files(manifest)),
+                              self.max_resolution)
+        entries = choice.files
+        aggregate = aggregate_for(func) if choice.days else ""
+        starts = self._retention_starts(start_ms)
+        head = match_head(snapshot, matchers, starts.get(0, start_ms), end_ms)
+        matches = [self._match_file(e, matchers, starts.get(e.resolution, start_ms), end_ms) for e in entries]
         ids, labels = _series_table(head, matches)
         if trace is not None:
             trace.matched_series = len(ids)
@@ -135,13 +168,18 @@ class StorageSource:
         traces = {m.entry.path: FileTrace(m.entry.path, m.entry.seq, m.entry.min_time, m.entry.max_time, m.skip,
                                           len(m.rows)) for m in matches}
         workers = min(len(to_read), LOCAL_READ_THREADS if self.reader.local else REMOTE_READ_THREADS)
+        bounds: list[CounterBounds] = []
+
+        def scan(m: FileMatch) -> Part:
+            return self._scan(m, starts.get(m.entry.resolution, start_ms), end_ms, metric, traces[m.entry.path],
+                              aggregate, bounds)
+
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="scan") as pool:
-                parts = list(pool.map(lambda m: self._scan(m, start_ms, end_ms, metric, traces[m.entry.path]),
-                                      to_read))
+                parts = list(pool.map(scan, to_read))
         else:
-            parts = [self._scan(m, start_ms, end_ms, metric, traces[m.entry.path]) for m in to_read]
-        parts.append(Part(head.series_id, head.timestamps, head.values))
+            parts = [scan(m) for m in to_read]
+        parts.append(Part(head.series_id, head.timestamps, raw_values(head.values, aggregate)))
         result = merge(parts, ids, labels)
 
         if trace is not None:
@@ -149,31 +187,47 @@ class StorageSource:
             trace.head_series, trace.head_samples = len(head.ids), len(head.timestamps)
             trace.files = [traces[e.path] for e in entries]
             trace.series, trace.samples = result.n_series, len(result.timestamps)
-        return result
+        return Selection(result, choice.days, aggregate, CounterBounds.concat(bounds))
 
     def _match_file(self, entry: FileEntry, matchers: Sequence[Matcher], start: int, end: int) -> FileMatch:
-        if not entry.path.startswith(data_prefix(self.tenant)):
+        if not entry.path.startswith(tenant_prefix(self.tenant)):
             raise ValueError(f"manifest of tenant {self.tenant.id} names a file outside its prefix: {entry.path}")
         if entry.max_time < start or entry.min_time > end:
             return outside_window(entry)
         sidecar = self.services.reader.sidecars.get(entry.series_path)
         return match_file(entry, FileSeries.from_sidecar(sidecar), matchers, start, end)
 
-    def _scan(self, match: FileMatch, start: int, end: int, metric: str | None, trace: FileTrace) -> Part:
+    def _scan(self, match: FileMatch, start: int, end: int, metric: str | None, trace: FileTrace,
+              aggregate: str = "", bounds: list[CounterBounds] | None = None) -> Part:
         stats = ReadStats()
-        layout = self.reader.layout(match.entry, stats)
+        entry = match.entry
+        layout = self.reader.layout(entry, stats)
+
+        def read(plan: RowGroupPlan) -> pa.Table:
+            if not entry.resolution:
+                return self.reader.read(entry, layout, plan.read, stats)
+            t = self.reader.read(entry, layout, plan.read, stats, (SERIES_ID, TIMESTAMP, *columns_for(aggregate)))
+            return pa.table([t.column(0), t.column(1), downsampled_values(t, aggregate)], names=list(PROJECTION))
+
         plan = plan_row_groups(layout, match, start, end, metric, self._spans_hold(match, layout))
-        table = self.reader.read(match.entry, layout, plan.read, stats)
+        table = read(plan)
         try:
             sid, ts, values = select_rows(table, layout, plan, match, start, end)
         except SpanMismatch:
-            self.reader.cache.put(match.entry.path, False, "spans")
+            self.reader.cache.put(entry.path, False, "spans")
             plan = plan_row_groups(layout, match, start, end, metric, exact=False)
-            table = self.reader.read(match.entry, layout, plan.read, stats)
+            table = read(plan)
             sid, ts, values = select_rows(table, layout, plan, match, start, end)
         trace.plan, trace.rows_read, trace.samples = plan, table.num_rows, len(ts)
         trace.bytes_fetched, trace.requests = stats.bytes_fetched, stats.requests
-        return Part(sid, ts, values)
+        if entry.resolution and aggregate == "counter" and bounds is not None:
+            side = self.services.reader.sidecars.get(entry.series_path)
+            rows = pa.array(match.rows)
+            bounds.append(CounterBounds(match.series.series_id[match.rows],
+                                        np.full(len(match.rows), day_start_ms(entry.day) // MS_PER_DAY, np.int64),
+                                        side.column(FIRST_VALUE).take(rows).to_numpy(),
+                                        side.column(LAST_VALUE).take(rows).to_numpy()))
+        return Part(sid, ts, values if entry.resolution else raw_values(values, aggregate))
 
     def _spans_hold(self, match: FileMatch, layout: FileLayout) -> bool:
         verdict = self.reader.cache.get(match.entry.path, "spans")

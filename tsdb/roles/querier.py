@@ -25,9 +25,10 @@ class QuerierRole(Role):
 
     def __init__(self, cfg: Config, instance_id: str) -> None:
         super().__init__(cfg, instance_id)
-        manifests = RefreshingManifests(ManifestStore(open_bucket(cfg.storage)), cfg.store_gateway.manifest_refresh)
+        bucket = open_bucket(cfg.storage)
+        manifests = RefreshingManifests(ManifestStore(bucket), cfg.store_gateway.manifest_refresh)
         self.querier = Querier(cfg, self.watchers["ingester"], self.watchers["store-gateway"], manifests,
-                               ClientPool(cfg.querier.timeout / 1000))
+                               ClientPool(cfg.querier.timeout / 1000), bucket=bucket)
         self.flight: QueryFlightServer | None = None
 
     def start_role(self) -> None:
@@ -51,8 +52,8 @@ class QuerierRole(Role):
                                metadata_of=self.querier.metadata)
 
 
-def _source(role: QuerierRole, tenant: Tenant, max_series: int) -> Any:
-    return role.querier.source(tenant, max_series)
+def _source(role: QuerierRole, tenant: Tenant, max_series: int, max_resolution: int = 0) -> Any:
+    return role.querier.source(tenant, max_series, max_resolution)
 
 
 class FanOutBackend:

@@ -57,6 +57,9 @@ def _idelta(ev, call, rv, ts):
 
 def _count(ev, call, rv, ts):
     lo, hi = rv.windows()
+    if rv.counts:  # downsampled windows: each row stands for `value` samples
+        cum = np.r_[0.0, np.cumsum(rv.values)]
+        return cum[hi] - cum[lo], hi > lo
     return (hi - lo).astype(np.float64), hi > lo
 
 
