@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--tenant", action="append", metavar="T", help="only this tenant (repeatable; default: all)")
     cp.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     cp.set_defaults(http_port=None, grpc_port=None, flight_port=None)
+    dp = sub.add_parser("duckdb", help="a DuckDB shell over one tenant's data in the bucket (views `samples` and "
+                                       "`series`; not a security boundary)")
+    dp.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    dp.add_argument("--data-dir", metavar="DIR", help="local state: bucket (filesystem backend)")
+    dp.add_argument("--tenant", required=True, help="tenant ID")
+    dp.add_argument("-c", dest="sql", metavar="SQL", help="run this statement, print its result and exit")
+    dp.set_defaults(http_port=None, grpc_port=None, flight_port=None, log_level="warning")
     _explain_flags(sub.add_parser("explain", help="show the files, row groups and samples each selector of a "
                                                    "PromQL expression reads (from the bucket; the head is not read)"))
     return parser
@@ -149,6 +156,46 @@ def _compact(cfg: Config, args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _duckdb(cfg: Config, args: argparse.Namespace) -> int:
+    """`mytsdb duckdb`: `-c SQL` runs one statement, as the duckdb CLI does; without it, a
+    small shell that runs each `;`-terminated statement."""
+    import duckdb
+
+    from tsdb.analytics import duckdb_connect
+    from tsdb.tenancy import TenantError
+
+    try:
+        con = duckdb_connect(args.tenant, cfg)
+    except TenantError as e:
+        print(f"mytsdb: {e}", file=sys.stderr)
+        return 2
+
+    def run(sql: str) -> bool:
+        try:
+            rel = con.sql(sql)
+        except duckdb.Error as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return False
+        if rel is not None:
+            rel.show(max_rows=100, max_width=200)
+        return True
+
+    if args.sql is not None:
+        return 0 if run(args.sql) else 1
+    print(f"DuckDB {duckdb.__version__} over tenant {args.tenant}: tables samples, series. End statements with ';', "
+          "Ctrl-D quits.")
+    pending = ""
+    while True:
+        try:
+            line = input("D " if not pending else "· ")
+        except EOFError:
+            return 0
+        pending += line + "\n"
+        if pending.rstrip().endswith(";"):
+            run(pending)
+            pending = ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local-cluster":
@@ -167,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         return _explain(cfg, args)
     if args.command == "compact":
         return _compact(cfg, args)
+    if args.command == "duckdb":
+        return _duckdb(cfg, args)
     if args.command == "all":
         from tsdb.server import run_all
         return run_all(cfg)

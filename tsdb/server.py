@@ -34,9 +34,20 @@ class _Server(uvicorn.Server):
 
 def run_all(cfg: Config) -> int:
     """`mytsdb all`: every component in one process. Returns the exit code."""
+    from flight.backend import LocalBackend
+    from flight.server import QueryFlightServer
+
     services = Services.build(cfg, with_ring=True, with_compactor=True)
     log.info("bucket: %s; WAL: %s", services.bucket.describe(), cfg.wal_dir)
-    return _serve(cfg, create_app(services))
+    # The Flight port: the internal query service (head plus bucket), for Flight clients.
+    flight = QueryFlightServer(f"grpc+tcp://{cfg.server.listen_address}:{cfg.server.flight_port}",
+                               LocalBackend(services, read_head=True), registry=services.metrics.registry)
+    flight.serve_in_thread()
+    log.info("flight on grpc+tcp://%s:%d", cfg.server.listen_address, cfg.server.flight_port)
+    try:
+        return _serve(cfg, create_app(services))
+    finally:
+        flight.shutdown()
 
 
 def run_role(cfg: Config, role_name: str, instance_id: str) -> int:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tsdb.api.common import tenant_error_response
 from tsdb.api.push import make_push_handler
+from tsdb.api.export import make_export_handler
 from tsdb.api.query import make_query_handlers, storage_source
 from tsdb.api.series import make_series_handlers
 from tsdb.api.status import make_status_handlers
@@ -96,6 +97,8 @@ def create_role_app(parts: AppParts) -> FastAPI:
         query, query_range, format_query, query_exemplars = make_query_handlers(
             parts.query_services, source_factory=parts.source_factory)
         buildinfo, metadata = make_status_handlers(parts.cfg, parts.metadata_of or (lambda _: {}))
+        export = make_export_handler(parts.query_services, parts.source_factory, mt)
+        routes += [("/api/v1/export", export, ["GET", "POST"])]
         routes += [("/api/v1/query", query, ["GET", "POST"]), ("/api/v1/query_range", query_range, ["GET", "POST"]),
                    ("/api/v1/format_query", format_query, ["GET", "POST"]),
                    ("/api/v1/query_exemplars", query_exemplars, ["GET", "POST"]),

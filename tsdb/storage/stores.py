@@ -40,7 +40,9 @@ def _require(value: str, name: str) -> str:
     return value
 
 
-def _s3(c: S3Config) -> S3Store:
+def s3_client_options(c: S3Config) -> dict[str, Any]:
+    """`config`, `credential_provider` and `client_options` for obstore's S3 clients: the
+    bucket's store and the fsspec adapter the DuckDB helper registers."""
     config: dict[str, Any] = {}
     if c.region:
         config["region"] = c.region
@@ -48,7 +50,7 @@ def _s3(c: S3Config) -> S3Store:
         config["endpoint"] = c.endpoint
     if c.force_path_style:
         config["virtual_hosted_style_request"] = False
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"config": config}
     if c.access_key_id or c.secret_access_key:
         # A callback instead of config keys: obstore would otherwise merge a stray
         # AWS_SESSION_TOKEN from the environment with our explicit key pair.
@@ -61,12 +63,11 @@ def _s3(c: S3Config) -> S3Store:
         kwargs["credential_provider"] = lambda: credential
     if c.allow_http:
         kwargs["client_options"] = {"allow_http": True}
-    return S3Store(
-        _require(c.bucket, "s3.bucket"),
-        prefix=normalize_root(c.prefix) or None,
-        config=config,
-        **kwargs,
-    )
+    return kwargs
+
+
+def _s3(c: S3Config) -> S3Store:
+    return S3Store(_require(c.bucket, "s3.bucket"), prefix=normalize_root(c.prefix) or None, **s3_client_options(c))
 
 
 def _gcs(c: GCSConfig) -> GCSStore:

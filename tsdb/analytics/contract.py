@@ -1,0 +1,48 @@
+"""The SQL contract's tables, independent of the engine that serves them.
+
+`samples`: `metric`, one column per promoted label (the Parquet layout's naming rule:
+`tsdb.layout.columns`), `labels` (all labels, `__name__` included), `series_id`,
+`timestamp` (ms, UTC), `value`; every raw sample once under DESIGN §3's duplicate rule.
+`series`: `series_id`, `metric`, `labels`, `min_time`, `max_time`, `samples`.
+
+Only the manifest's raw files are read (its exact list, so a compaction in progress never
+double counts); downsampled copies are never part of it. Files that overlap another file
+in time (L0 flushes, RF copies) need the duplicate rule; the others (L1, L2) are read as
+they are, which is most of the data once the compactor ran.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tsdb.layout.columns import FIXED_COLUMNS, LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE
+from tsdb.manifest import FileEntry, Manifest
+
+SAMPLES_COLUMNS = (METRIC, LABELS, SERIES_ID, TIMESTAMP, VALUE)  # label columns go after `metric`
+SERIES_COLUMNS = (SERIES_ID, METRIC, LABELS, "min_time", "max_time", "samples")
+
+
+@dataclass(frozen=True)
+class FileSets:
+    """A tenant's raw files, split by whether the duplicate rule is needed to read them."""
+
+    alone: tuple[FileEntry, ...]        # overlap no other file: every row is a distinct sample
+    overlapping: tuple[FileEntry, ...]  # may share (series, timestamp) with another file
+
+
+def file_sets(manifest: Manifest) -> FileSets:
+    files = manifest.files
+    if len(files) < 2:
+        return FileSets(tuple(files), ())
+    lo = np.array([f.min_time for f in files])
+    hi = np.array([f.max_time for f in files])
+    overlaps = (lo[:, None] <= hi[None, :]) & (hi[:, None] >= lo[None, :])
+    np.fill_diagonal(overlaps, False)
+    shared = overlaps.any(axis=1)
+    return FileSets(tuple(f for f, s in zip(files, shared) if not s), tuple(f for f, s in zip(files, shared) if s))
+
+
+def label_columns(names: list[str]) -> list[str]:
+    """The promoted label columns among a file set's column names, in name order."""
+    return sorted(n for n in names if n not in FIXED_COLUMNS)

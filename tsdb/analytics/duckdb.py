@@ -1,0 +1,126 @@
+"""DuckDB over the bucket: a connection with the SQL contract's `samples` and `series` views
+for one tenant (`tsdb.analytics.contract`), built from the tenant's manifest.
+
+A convenience for people who already hold the bucket's credentials, **not a security
+boundary**: the views read only the tenant's files, but the connection can read anything
+its credentials reach. Arrow Flight SQL is the tenant-safe surface.
+
+Storage: local paths for the filesystem backend; for S3, the manifest's objects through
+obstore's fsspec adapter registered in DuckDB, which works offline (`INSTALL httpfs` needs
+the internet; DESIGN §9). The views read exact file lists, so no glob is ever expanded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from tsdb.analytics.contract import FileSets, file_sets, label_columns
+from tsdb.config import Config, load_config
+from tsdb.layout.columns import LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE
+from tsdb.manifest import FileEntry, ManifestStore
+from tsdb.storage.bucket import open_bucket
+from tsdb.storage.config import StorageConfig
+from tsdb.tenancy import Tenant
+
+EMPTY_SAMPLES = (f"SELECT NULL::VARCHAR AS {METRIC}, NULL::MAP(VARCHAR, VARCHAR) AS {LABELS}, "
+                 f"NULL::UBIGINT AS {SERIES_ID}, NULL::TIMESTAMPTZ AS \"{TIMESTAMP}\", NULL::DOUBLE AS {VALUE} "
+                 "WHERE false")
+
+
+def duckdb_connect(tenant: str | Tenant, config: str | Path | Config | None = None,
+                   data_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with `samples` and `series` views of `tenant`'s data, configured
+    as `mytsdb all --config CONFIG --data-dir DATA_DIR` would be."""
+    cfg = config if isinstance(config, Config) else load_config(
+        str(config) if config else None, {"data_dir": str(data_dir)} if data_dir else {})
+    tenant = tenant if isinstance(tenant, Tenant) else Tenant.parse(tenant)
+    manifest = ManifestStore(open_bucket(cfg.storage)).load(tenant)
+    con = duckdb.connect()
+    locate = attach_storage(con, cfg.storage)
+    create_views(con, file_sets(manifest), locate)
+    return con
+
+
+def attach_storage(con: duckdb.DuckDBPyConnection, storage: StorageConfig) -> Callable[[str], str]:
+    """Make the bucket readable from `con`; returns key → what `read_parquet` takes."""
+    if storage.backend == "filesystem":
+        root = Path(storage.filesystem.directory).expanduser().resolve()
+        return lambda key: str(root / key)
+    if storage.backend == "s3":
+        from obstore.fsspec import FsspecStore
+
+        from tsdb.storage.stores import s3_client_options
+
+        s3 = storage.s3
+        con.register_filesystem(FsspecStore("s3", **s3_client_options(s3)))
+        prefix = s3.prefix.strip("/")
+        return lambda key: f"s3://{s3.bucket}/{prefix + '/' if prefix else ''}{key}"
+    raise NotImplementedError(f"the duckdb helper reads the filesystem and s3 backends, not {storage.backend!r}")
+
+
+def create_views(con: duckdb.DuckDBPyConnection, sets: FileSets, locate: Callable[[str], str]) -> None:
+    parts = [_samples_sql(con, sets.alone, locate, dedup=False), _samples_sql(con, sets.overlapping, locate, dedup=True)]
+    parts = [p for p in parts if p is not None]
+    columns = sorted({c for p in parts for c in p[1]})
+    selects = [_select(sql, have, columns) for sql, have in parts] or [EMPTY_SAMPLES]
+    con.execute("CREATE VIEW samples AS " + " UNION ALL ".join(selects))
+    overlapping = _select(*parts[-1], columns) if sets.overlapping else None
+    con.execute("CREATE VIEW series AS " + _series_sql(sets.alone, overlapping, locate))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _files(entries: tuple[FileEntry, ...], locate: Callable[[str], str], sidecar: bool = False) -> str:
+    return "[" + ", ".join(_literal(locate(e.series_path if sidecar else e.path)) for e in entries) + "]"
+
+
+def _samples_sql(con: duckdb.DuckDBPyConnection, entries: tuple[FileEntry, ...], locate: Callable[[str], str],
+                 dedup: bool) -> tuple[str, list[str]] | None:
+    """(SQL of a file set's samples, its label columns), or None for an empty set."""
+    if not entries:
+        return None
+    scan = f"read_parquet({_files(entries, locate)}, union_by_name = true{', filename = true' if dedup else ''})"
+    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
+    labels = label_columns([n for n in names if n != "filename"])
+    if not dedup:
+        return f"SELECT * FROM {scan}", labels
+    # DESIGN §3: one row per (series, timestamp); where copies differ the highest write sequence wins.
+    seqs = ", ".join(f"({_literal(locate(e.path))}, {e.seq})" for e in entries)
+    return (f"SELECT * EXCLUDE (filename, _seq) FROM {scan} JOIN (VALUES {seqs}) AS _f(filename, _seq) USING (filename) "
+            f"QUALIFY row_number() OVER (PARTITION BY {SERIES_ID}, \"{TIMESTAMP}\" ORDER BY _seq DESC) = 1"), labels
+
+
+def _select(sql: str, have: list[str], columns: list[str]) -> str:
+    """The contract's column order, NULL for label columns this file set lacks."""
+    labels = [_ident(c) if c in have else f"NULL::VARCHAR AS {_ident(c)}" for c in columns]
+    cols = [METRIC, *labels, LABELS, SERIES_ID, f'"{TIMESTAMP}"', VALUE]
+    return f"SELECT {', '.join(cols)} FROM ({sql})"
+
+
+def _series_sql(alone: tuple[FileEntry, ...], overlapping: str | None, locate: Callable[[str], str]) -> str:
+    """Per series, from the sidecars of files read as they are, and counted from the
+    deduplicated samples of overlapping files (a sidecar would count every copy)."""
+    parts = []
+    if alone:
+        parts.append(f"SELECT {SERIES_ID}, {METRIC}, {LABELS}, min_time, max_time, samples "
+                     f"FROM read_parquet({_files(alone, locate, sidecar=True)})")
+    if overlapping is not None:
+        parts.append(f"SELECT {SERIES_ID}, any_value({METRIC}) AS {METRIC}, any_value({LABELS}) AS {LABELS}, "
+                     f"min(\"{TIMESTAMP}\") AS min_time, max(\"{TIMESTAMP}\") AS max_time, count(*) AS samples "
+                     f"FROM ({overlapping}) GROUP BY {SERIES_ID}")
+    if not parts:
+        return (f"SELECT NULL::UBIGINT AS {SERIES_ID}, NULL::VARCHAR AS {METRIC}, NULL::MAP(VARCHAR, VARCHAR) AS "
+                f"{LABELS}, NULL::TIMESTAMPTZ AS min_time, NULL::TIMESTAMPTZ AS max_time, NULL::BIGINT AS samples "
+                "WHERE false")
+    union = " UNION ALL ".join(parts)
+    return (f"SELECT {SERIES_ID}, any_value({METRIC}) AS {METRIC}, any_value({LABELS}) AS {LABELS}, "
+            f"min(min_time) AS min_time, max(max_time) AS max_time, sum(samples)::BIGINT AS samples "
+            f"FROM ({union}) GROUP BY {SERIES_ID}")
