@@ -174,6 +174,9 @@ def markdown(results: dict) -> str:
         text += "\n" + cluster_markdown(results["cluster"])
     if "compaction" in results:
         text += "\n" + compaction_report.markdown(results["compaction"])
+    if "analytics" in results:
+        from bench.analytics import markdown as analytics_markdown
+        text += "\n" + analytics_markdown(results["analytics"])
     return text
 
 

@@ -8,7 +8,8 @@ instead of 24 h of 10,000) is not part of the default run, nor is the cluster be
 mode, 1M samples, `--quick` 250k; see bench/cluster.py), nor the compaction benchmark
 (`--only compaction`, about 5 minutes, `--quick` about 2: bytes/sample of a compacted day
 against Prometheus' 18 h block, compactor throughput and peak RSS, queries on L0 against
-compacted data; see bench/compaction.py).
+compacted data; see bench/compaction.py), nor the analytics benchmark (`--only analytics`: Flight SQL
+against DuckDB on the same files, pandas export against `pq.read_table`; see bench/analytics.py).
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import (cluster, cluster_profile, cluster_query, compaction, compaction_query, ingest, memory, query,
+from bench import (analytics, cluster, cluster_profile, cluster_query, compaction, compaction_query, ingest, memory, query,
                    report, size)
 from bench.feed import FeedConfig, build_feed, check_body
 from bench.targets import ensure_prometheus
 
 SECTIONS = ("ingest", "size", "memory")  # the default run
-CHOICES = SECTIONS + ("query", "cluster", "compaction")
+CHOICES = SECTIONS + ("query", "cluster", "compaction", "analytics")
 SIZE_STEPS = 480  # 2 h at 15 s: one Prometheus block's worth
 
 
@@ -146,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["cluster"] = run_cluster(cfg, live)
             elif section == "compaction":
                 results["compaction"] = run_compaction(cfg)
+            elif section == "analytics":
+                acfg = analytics.AnalyticsConfig.quick if cfg.quick else analytics.AnalyticsConfig
+                results["analytics"] = analytics.run(acfg(concurrency=cfg.concurrency))
             elif section == "query":
                 qcfg = query.QueryConfig.quick if cfg.quick else query.QueryConfig
                 results["query"] = query.run(qcfg(concurrency=cfg.concurrency), cfg.out)

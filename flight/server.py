@@ -2,12 +2,13 @@
 
 `DoGet` takes a select ticket and streams the matching series, one row per series with
 its samples as lists; actions answer series, label names and values, and metadata. The
-tenant comes only from the `x-scope-orgid` call header. Tickets are JSON objects; a
-Flight SQL handler (protobuf `Any` tickets) can be chained in through `fallback`.
+tenant comes only from the `x-scope-orgid` call header. Tickets are JSON objects; Flight
+SQL (`flight.sql`, protobuf `Any` commands and tickets) shares the port when given.
 """
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -18,35 +19,43 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from flight.backend import BadRequest, QueryBackend
 from flight.errors import to_flight
+from flight.sql import FlightSqlService
+from tsdb.sql.guard import SqlRefused
 from flight.wire import SERIES_DATA_SCHEMA, Request, series_set_batches
 from tsdb.head import to_ipc
 from tsdb.tenancy import Tenant, TenantError
 
 log = logging.getLogger(__name__)
 TENANT_HEADER = "x-scope-orgid"
+SQL_ACTIONS = ("CreatePreparedStatement", "ClosePreparedStatement")
 
 
 class _TenantMiddleware(fl.ServerMiddleware):
-    def __init__(self, tenant: Tenant | None, error: str | None) -> None:
-        self.tenant, self.error = tenant, error
+    def __init__(self, tenant: Tenant | None, error: str | None, token: str | None = None) -> None:
+        self.tenant, self.error, self.token = tenant, error, token
 
 
 class _TenantMiddlewareFactory(fl.ServerMiddlewareFactory):
     def start_call(self, info, headers):
+        auth = headers.get("authorization", [])
+        token = auth[0][len("Bearer "):].strip() if len(auth) == 1 and auth[0].startswith("Bearer ") else None
         values = headers.get(TENANT_HEADER, [])
         if len(values) != 1:
-            return _TenantMiddleware(None, "no org id" if not values else "more than one org id")
+            return _TenantMiddleware(None, "no org id" if not values else "more than one org id", token)
         try:
-            return _TenantMiddleware(Tenant.parse(values[0]), None)
+            return _TenantMiddleware(Tenant.parse(values[0]), None, token)
         except TenantError as e:
-            return _TenantMiddleware(None, str(e))
+            return _TenantMiddleware(None, str(e), token)
 
 
 class QueryFlightServer(fl.FlightServerBase):
     def __init__(self, location: str, backend: QueryBackend, registry: CollectorRegistry | None = None,
-                 max_samples_per_batch: int = 1 << 20) -> None:
+                 max_samples_per_batch: int = 1 << 20, sql: FlightSqlService | None = None,
+                 sql_tokens: dict[str, str] | None = None) -> None:
         super().__init__(location, middleware={"tenant": _TenantMiddlewareFactory()})
         self.backend = backend
+        self.sql = sql
+        self.sql_tokens = sql_tokens or {}
         self.max_samples_per_batch = max_samples_per_batch
         self._thread: threading.Thread | None = None
         self.requests = Counter("mytsdb_flight_requests_total", "Internal Flight requests by kind and outcome.",
@@ -88,7 +97,53 @@ class QueryFlightServer(fl.FlightServerBase):
                 self.requests.labels(kind, outcome).inc()
                 self.seconds.labels(kind).observe(time.perf_counter() - t0)
 
+    def _sql_tenant(self, context) -> Tenant:
+        """Flight SQL's caller: from a bearer token when tokens are configured, else the header."""
+        if not self.sql_tokens:
+            return self._tenant(context)
+        mw = context.get_middleware("tenant")
+        tenant = self.sql_tokens.get(mw.token) if mw is not None and mw.token else None
+        if tenant is None:
+            raise fl.FlightUnauthenticatedError("Flight SQL needs `authorization: Bearer <token>` with a known token")
+        return Tenant.parse(tenant)
+
+    def _run_sql(self, kind: str, work):
+        """Flight SQL's errors are gRPC statuses with plain messages: INVALID_ARGUMENT for bad or
+        refused SQL, UNIMPLEMENTED for what is not supported."""
+        t0 = time.perf_counter()
+        outcome = "error"
+        try:
+            result = work()
+            outcome = "success"
+            return result
+        except (fl.FlightError, NotImplementedError):
+            raise
+        except SqlRefused as e:
+            raise pa.ArrowInvalid(str(e)) from None
+        except Exception as e:  # DataFusion's execution errors: the statement's fault
+            log.info("flight sql %s failed: %s", kind, e)
+            raise pa.ArrowInvalid(_sql_error_text(e)) from None
+        finally:
+            if self.requests is not None:
+                self.requests.labels(kind, outcome).inc()
+                self.seconds.labels(kind).observe(time.perf_counter() - t0)
+
+    def get_flight_info(self, context, descriptor):
+        if self.sql is None:
+            raise NotImplementedError("Flight SQL is not served here")
+        tenant = self._sql_tenant(context)
+        return self._run_sql("sql_flight_info", lambda: self.sql.get_flight_info(tenant, descriptor))
+
+    def get_schema(self, context, descriptor):
+        if self.sql is None:
+            raise NotImplementedError("Flight SQL is not served here")
+        tenant = self._sql_tenant(context)
+        return self._run_sql("sql_schema", lambda: self.sql.get_schema(tenant, descriptor))
+
     def do_get(self, context, ticket):
+        if self.sql is not None and self.sql.accepts(ticket.ticket):
+            tenant = self._sql_tenant(context)
+            return self._run_sql("sql_get", lambda: self.sql.do_get(tenant, ticket.ticket))
         tenant = self._tenant(context)
 
         def work():
@@ -104,6 +159,9 @@ class QueryFlightServer(fl.FlightServerBase):
     def do_action(self, context, action):
         if action.type == "health":
             return [b"ok"]
+        if self.sql is not None and action.type in SQL_ACTIONS:
+            sql_tenant = self._sql_tenant(context)
+            return self._run_sql("sql_action", lambda: self.sql.do_action(sql_tenant, action))
         tenant = self._tenant(context)
 
         def work():
@@ -126,5 +184,16 @@ class QueryFlightServer(fl.FlightServerBase):
         return self._run(action.type, work)
 
     def list_actions(self, context):
+        sql = [(a, "Flight SQL") for a in SQL_ACTIONS] if self.sql is not None else []
         return [("health", "liveness"), ("series", "series (IPC)"), ("label_names", "JSON list"),
-                ("label_values", "JSON list"), ("metadata", "metric metadata (JSON)")]
+                ("label_values", "JSON list"), ("metadata", "metric metadata (JSON)")] + sql
+
+
+def _sql_error_text(e: Exception) -> str:
+    """DataFusion's error, first line; a Python error raised inside it (a table function's)
+    without the traceback DataFusion wraps around it."""
+    text = str(e).strip()
+    inner = re.search(r'value: \w+\("((?:[^"\\]|\\.)*)"\)', text)
+    if inner:
+        return inner.group(1)
+    return text.splitlines()[0] if text else type(e).__name__

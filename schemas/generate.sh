@@ -10,3 +10,5 @@ cd "$root"
     schemas/prompb/types.proto schemas/prompb/remote.proto
 "$python" -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. \
     schemas/ingest/ingest.proto
+"$python" -m grpc_tools.protoc -I . --python_out=. --pyi_out=. \
+    schemas/flightsql/FlightSql.proto

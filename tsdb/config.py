@@ -43,6 +43,9 @@ class ServerConfig:
     http_port: int = _opt(9009, "HTTP port: remote write, Prometheus API, /metrics (`--http-port`).")
     grpc_port: int = _opt(9095, "gRPC port for internal RPC (`--grpc-port`).")
     flight_port: int = _opt(8815, "Arrow Flight port (`--flight-port`).")
+    flight_sql_tokens: dict[str, str] = _opt(
+        {}, "Bearer tokens of Flight SQL clients, each mapped to its tenant: `{<token>: <tenant>}`. When set, Flight "
+        "SQL takes the tenant only from `authorization: Bearer <token>`; when empty, from `x-scope-orgid`.", "tokens")
 
 
 @dataclass(frozen=True)
@@ -329,6 +332,12 @@ def _coerce(f: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
             return parse_bytes(value)
         if kind == "overrides":
             return _coerce_overrides(value, key)
+        if kind == "tokens":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+                raise ValueError("expected a mapping of token strings to tenant IDs")
+            for tenant in value.values():
+                Tenant.parse(tenant)
+            return dict(value)
         if kind == "choice":
             if value not in f.metadata["choices"]:
                 raise ValueError(f"must be one of {', '.join(f.metadata['choices'])}, got {value!r}")

@@ -36,12 +36,15 @@ def run_all(cfg: Config) -> int:
     """`mytsdb all`: every component in one process. Returns the exit code."""
     from flight.backend import LocalBackend
     from flight.server import QueryFlightServer
+    from flight.sql import FlightSqlService
+    from tsdb.sql.tables import local_sessions
 
     services = Services.build(cfg, with_ring=True, with_compactor=True)
     log.info("bucket: %s; WAL: %s", services.bucket.describe(), cfg.wal_dir)
-    # The Flight port: the internal query service (head plus bucket), for Flight clients.
+    # The Flight port: the internal query service (head plus bucket) and Flight SQL.
     flight = QueryFlightServer(f"grpc+tcp://{cfg.server.listen_address}:{cfg.server.flight_port}",
-                               LocalBackend(services, read_head=True), registry=services.metrics.registry)
+                               LocalBackend(services, read_head=True), registry=services.metrics.registry,
+                               sql=FlightSqlService(local_sessions(services)), sql_tokens=cfg.server.flight_sql_tokens)
     flight.serve_in_thread()
     log.info("flight on grpc+tcp://%s:%d", cfg.server.listen_address, cfg.server.flight_port)
     try:

@@ -8,7 +8,7 @@ import uuid
 import duckdb
 import pytest
 
-from tests.analytics.test_surfaces import HEADERS, N, dataset
+from tests.analytics.conftest import HEADERS, N, dataset
 from tsdb.analytics import duckdb_connect
 from tsdb.config import config_from_dict
 from tsdb.manifest import ManifestStore

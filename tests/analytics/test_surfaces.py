@@ -8,81 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.fixtures.server import BACKFILL_CONFIG
+from tests.analytics.conftest import END_S, N, START_S, T0, close, expected
 from tsdb.analytics import duckdb_connect
 from tsdb.client import Client, ClientError
 from tsdb.compactor import Compactor
 from tsdb.config import config_from_dict
-from tsdb.remote_write.encode import encode_series
 from tsdb.storage.bucket import open_bucket
 from tsdb.tenancy import Tenant
 
-HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
-T0 = 1_700_000_000_000
-STEP = 15_000
-N = 240  # samples per series: 1 h
-START_S, END_S = T0 / 1000, (T0 + N * STEP) / 1000
-
-
-def dataset() -> list:
-    """Six series; one has labels named like fixed columns (`timestamp`, `value`)."""
-    ts = T0 + STEP * np.arange(N)
-    out = []
-    for i in range(5):
-        values = np.cumsum(np.arange(N) % 7 + i).astype(float)
-        out.append(({"__name__": "an_requests_total", "job": "api", "instance": f"i{i}"},
-                    list(zip(ts.tolist(), values.tolist()))))
-    out.append(({"__name__": "an_odd", "timestamp": "t", "value": "v", "job": "odd"},
-                list(zip(ts.tolist(), (np.arange(N) * 0.5).tolist()))))
-    return out
-
-
-def push(client, series) -> None:
-    r = client.post("/api/v1/push", content=encode_series(series), headers=HEADERS)
-    assert r.status_code == 204, r.text
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Tenant `an-a` has the data flushed in two overlapping files (the second holds copies
-    of the first one's last 40 samples, one with a new value); `an-b` has other data."""
-    from tests.fixtures.server import MytsdbProcess
-
-    root = tmp_path_factory.mktemp("analytics")
-    proc = MytsdbProcess(root / "server", {**BACKFILL_CONFIG, "compactor": {"compaction_interval": "1000h"}})
-    proc.data_dir.mkdir()
-    proc.start()
-    series = dataset()
-    with proc.client("an-a") as a, proc.client("an-b") as b:
-        push(a, [(lb, s[:200]) for lb, s in series])
-        proc.flush()
-        copies = [(lb, s[160:]) for lb, s in series]
-        lb0, s0 = copies[0]
-        copies[0] = (lb0, [(t, v + 1000.0) if k == 0 else (t, v) for k, (t, v) in enumerate(s0)])
-        push(a, copies)
-        push(b, [({"__name__": "an_requests_total", "job": "secret", "instance": "b"}, [(T0, 42.0)])])
-        proc.flush()
-    yield proc
-    proc.kill()
-
-
-def expected() -> dict[str, tuple[int, float]]:
-    """Per `instance`/`job`: (samples, sum of values), the second file winning at its one
-    differing copy."""
-    out = {}
-    for lb, samples in dataset():
-        values = np.array([v for _, v in samples])
-        if lb.get("instance") == "i0":
-            values[160] += 1000.0
-        out[lb.get("instance", lb["job"])] = (N, float(values.sum()))
-    return out
 
 
 def promql_numbers(url: str) -> dict[str, tuple[int, float]]:
@@ -101,13 +40,6 @@ def grouped(table: pa.Table) -> dict[str, tuple[int, float]]:
     key = df["instance"].replace("", None).fillna(df["job"])  # CSV writes a missing label as ""
     g = df.groupby(key)["value"].agg(["count", "sum"])
     return {k: (int(r["count"]), float(r["sum"])) for k, r in g.iterrows()}
-
-
-def close(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k][0] == b[k][0], (k, a[k], b[k])
-        assert a[k][1] == pytest.approx(b[k][1], rel=1e-12), (k, a[k], b[k])
 
 
 def test_duckdb_export_client_and_promql_agree(server):

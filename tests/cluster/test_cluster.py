@@ -199,3 +199,23 @@ def test_ring_pages(cluster):
     gw = httpx.get(cluster.querier + "/store-gateway/ring", headers={"Accept": "application/json"}).json()
     assert sorted(s["id"] for s in gw["shards"]) == ["store-gateway-1", "store-gateway-2"]
     assert "ingester-1" in httpx.get(cluster.distributor + "/ring").text
+
+
+def test_flight_sql_on_the_querier_reads_the_bucket_and_the_ingesters(cluster):
+    """Flushed batches from S3 (DataFusion's own S3 client), the unflushed one from the
+    ingesters' heads, RF copies counted once; another tenant's data stays out."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    pushed(cluster.distributor, "sql-a", batch(0, "a"))
+    pushed(cluster.distributor, "sql-b", batch(0, "b"))
+    flush_all(cluster)
+    pushed(cluster.distributor, "sql-a", batch(1, "a"))  # stays in the heads
+    options = {"adbc.flight.sql.rpc.call_header.x-scope-orgid": "sql-a"}
+    with flight_sql.connect(f"grpc://{cluster['querier-1'].flight_addr}", db_kwargs=options) as conn, \
+            conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT series_id), min(tag), max(tag), sum(value) FROM samples")
+        want_sum = float(sum(k * POINTS + j for k in (0, 1) for j in range(POINTS)) * SERIES)
+        assert cur.fetchall() == [(2 * SERIES * POINTS, SERIES, "a", "a", want_sum)]
+        cur.execute(f"SELECT sum(value) FROM promql('count_over_time(stream_total[100y])', {(BASE + 10**9) / 1000}, "
+                    f"{(BASE + 10**9) / 1000}, '1m')")
+        assert cur.fetchall() == [(float(2 * SERIES * POINTS),)]

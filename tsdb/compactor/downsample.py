@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from tsdb.compactor.output import WrittenFile
 from tsdb.layout.columns import LABELS, SERIES_ID, TIMESTAMP, TIMESTAMP_TYPE, VALUE
-from tsdb.layout.downsampled import AGGREGATES, DOWNSAMPLED_SIDECAR_SCHEMA, FIRST_VALUE, LAST_VALUE  # noqa: F401
+from tsdb.layout.downsampled import AGGREGATES, DOWNSAMPLED_SIDECAR_SCHEMA
 from tsdb.layout.paths import new_file_name
 from tsdb.query.downsampled import grouped_cumsum
 from tsdb.layout.writer import SeriesColumns, WriterOptions, open_writer, sidecar_bytes

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from tsdb.compactor import downsample
 from tsdb.compactor.downsample import DownsampledOutput
+from tsdb.layout.downsampled import FIRST_VALUE, LAST_VALUE
 from tsdb.compactor.marks import mark
 from tsdb.compactor.merge import JobSeries, merge
 from tsdb.compactor.output import OutputFile, WrittenFile
@@ -164,8 +165,8 @@ class JobRunner:
             (source,) = job.inputs
             sidecar = pq.read_table(pa.BufferReader(self.bucket.get(source.series_path)))
             out = DownsampledOutput(self.scratch, downsample.columns_of(sidecar), opts)
-            firsts = sidecar.column(downsample.FIRST_VALUE).to_numpy()
-            lasts = sidecar.column(downsample.LAST_VALUE).to_numpy()
+            firsts = sidecar.column(FIRST_VALUE).to_numpy()
+            lasts = sidecar.column(LAST_VALUE).to_numpy()
 
             def pieces():
                 for series, ts, aggs in downsample.read_windows(self.bucket.get(source.path), sidecar,

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from flight.server import QueryFlightServer
+from flight.sql import FlightSqlService
 from promql.engine.source import SeriesSet
 from promql.matchers import Matcher
 from tsdb.api.app import AppParts
@@ -14,6 +15,7 @@ from tsdb.config import Config
 from tsdb.manifest import ManifestStore
 from tsdb.querier import ClientPool, Querier
 from tsdb.roles.base import Role
+from tsdb.sql.tables import querier_sessions
 from tsdb.storage.bucket import open_bucket
 from tsdb.storegateway import RefreshingManifests
 from tsdb.tenancy import Tenant
@@ -33,7 +35,9 @@ class QuerierRole(Role):
 
     def start_role(self) -> None:
         self.flight = QueryFlightServer(self.flight_location, FanOutBackend(self.querier, self.cfg),
-                                        registry=self.metrics.registry)
+                                        registry=self.metrics.registry,
+                                        sql=FlightSqlService(querier_sessions(self.querier)),
+                                        sql_tokens=self.cfg.server.flight_sql_tokens)
         self.flight.serve_in_thread()
 
     def stop_role(self) -> None:
