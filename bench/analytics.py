@@ -12,7 +12,8 @@ Data: the disk bench's node-exporter-like set (`bench.feed`), `series` x `steps`
   files])` with the same projection, `fetch_arrow_table()`.
 - Export: `Client.export(...).to_pandas()` over HTTP (`format=arrow`) and over Flight, for the
   first `export_fraction` of the span, against `pq.read_table(files, filters=<the same
-  span>).to_pandas()` (a pandas frame of the same rows and label columns).
+  span>, columns=<metric, the label columns, timestamp, value>).to_pandas()` (a pandas frame of
+  the same rows and columns).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-import numpy as np
+import pyarrow as pa
 
 from bench import backfill, targets
 from bench.compaction import FILE_STEPS, node_feed
@@ -103,8 +104,10 @@ def run(cfg: AnalyticsConfig) -> dict:
 
         def read_table_rows() -> int:
             import pyarrow.compute as pc
-            table = pq.read_table(files, filters=pc.field("timestamp") <= pc.scalar(np.datetime64(end_ms, "ms")))
-            return len(table.drop_columns(["labels", "series_id"]).to_pandas())
+            bound = pa.scalar(end_ms, pa.timestamp("ms", tz="UTC"))
+            columns = sorted({n for f in files for n in pq.read_schema(f).names} - {"labels", "series_id"})
+            table = pq.read_table(files, columns=columns, filters=pc.field("timestamp") <= bound)
+            return len(table.to_pandas())
 
         out["export_http"] = _median_run("export http  ", cfg.runs,
                                          lambda: len(http.export(match, start / 1000, end_ms / 1000).to_pandas()))

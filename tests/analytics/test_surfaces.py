@@ -37,7 +37,7 @@ def promql_numbers(url: str) -> dict[str, tuple[int, float]]:
 
 def grouped(table: pa.Table) -> dict[str, tuple[int, float]]:
     df = table.to_pandas()
-    key = df["instance"].replace("", None).fillna(df["job"])  # CSV writes a missing label as ""
+    key = df["instance"].astype("string").replace("", None).fillna(df["job"].astype("string"))  # CSV writes a missing label as ""
     g = df.groupby(key)["value"].agg(["count", "sum"])
     return {k: (int(r["count"]), float(r["sum"])) for k, r in g.iterrows()}
 

@@ -66,8 +66,13 @@ FORMATS = {
     "arrow": ExportFormat("application/vnd.apache.arrow.stream", "arrow", lambda schema, batches: _stream(
         ipc.new_stream, schema, batches)),
     "csv": ExportFormat("text/csv; charset=utf-8", "csv", lambda schema, batches: _stream(
-        pacsv.CSVWriter, schema, batches)),
+        pacsv.CSVWriter, _plain(schema), (b.cast(_plain(schema)) for b in batches))),
 }
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """CSV has no dictionaries: label columns as plain strings."""
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema])
 
 
 def make_export_handler(services: Any, source_factory: Callable[..., Any], multitenancy_enabled: bool):

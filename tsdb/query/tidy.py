@@ -4,7 +4,8 @@ client hands to pandas and polars.
 
 Label columns follow the Parquet layout's naming rule (`tsdb.layout.columns`): a label
 named like a fixed column (`timestamp`, `value`, `metric`, ...) or starting with `__` is
-`__label_<name>`. Stale markers are not samples and are left out.
+`__label_<name>`. Label columns are dictionary-encoded, as in the Parquet files (pandas
+gets categoricals). Stale markers are not samples and are left out.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from promql.engine.source import SeriesSet
 from tsdb.layout.columns import METRIC, METRIC_NAME_LABEL, TIMESTAMP, TIMESTAMP_TYPE, VALUE, label_column_name
@@ -19,8 +21,11 @@ from tsdb.layout.columns import METRIC, METRIC_NAME_LABEL, TIMESTAMP, TIMESTAMP_
 _STALE_BITS = np.uint64(0x7FF0000000000002)
 
 
+LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())  # as the Parquet layout stores them; pandas: categorical
+
+
 def tidy_schema(label_names: list[str]) -> pa.Schema:
-    return pa.schema([(METRIC, pa.string())] + [(label_column_name(n), pa.string()) for n in label_names]
+    return pa.schema([(METRIC, LABEL_TYPE)] + [(label_column_name(n), LABEL_TYPE) for n in label_names]
                      + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
 
 
@@ -37,15 +42,17 @@ def tidy_batches(ss: SeriesSet, label_names: list[str] | None = None,
     keep = np.asarray(ss.values, np.float64).view(np.uint64) != _STALE_BITS
     kept = np.r_[0, np.cumsum(keep)][ss.offsets]  # row offsets of each series after the drop
     ts, values = ss.timestamps[keep], ss.values[keep]
-    per_series = {n: pa.array([labels.get(n) for labels in ss.labels], pa.string())
-                  for n in [METRIC_NAME_LABEL, *names]}  # one entry per series, never per sample
+    # One dictionary entry per distinct value and one index per series: rows only take indices.
+    per_series = {n: pc.dictionary_encode(pa.array([labels.get(n) for labels in ss.labels], pa.string()))
+                  for n in [METRIC_NAME_LABEL, *names]}
     start = 0
     while start < ss.n_series:
         stop = int(np.searchsorted(kept, kept[start] + batch_rows, side="right")) - 1
         stop = min(max(stop, start + 1), ss.n_series)
         lo, hi = int(kept[start]), int(kept[stop])
         take = pa.array(np.repeat(np.arange(start, stop), np.diff(kept[start:stop + 1])))
-        columns = [per_series[n].take(take) for n in [METRIC_NAME_LABEL, *names]]
+        columns = [pa.DictionaryArray.from_arrays(per_series[n].indices.take(take), per_series[n].dictionary)
+                   for n in [METRIC_NAME_LABEL, *names]]
         columns += [pa.array(ts[lo:hi]).cast(TIMESTAMP_TYPE), pa.array(values[lo:hi], pa.float64())]
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
         start = stop
