@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
 
 
 def run_cluster(cfg: BenchConfig, live) -> dict:
-    """Cluster ingest, queries and the write-path profile; one failing part does not stop the others."""
+    """Cluster ingest, queries and the write-path profile."""
     steps = max(cfg.cluster_samples // cfg.series, 1)
     if live is not None and live.cfg.n_steps == steps:
         feed = live
@@ -72,28 +72,24 @@ def run_cluster(cfg: BenchConfig, live) -> dict:
         check_body(feed, len(feed.bodies) - 1)
     qcfg = query.QueryConfig(series=2_000, hours=2 if cfg.quick else 6, runs=3, concurrency=cfg.concurrency)
     ccfg = cluster.ClusterBenchConfig(cfg.concurrency, min(cfg.rounds, 3), qcfg)
-    out: dict = {}
-    parts = (("ingest", lambda: cluster.ingest(feed, ccfg)), ("queries", lambda: cluster_query.queries(ccfg)),
-             ("profile", lambda: cluster_profile.run(feed)))
-    for name, part in parts:
-        try:
-            out[name] = part()
-        except Exception as e:
-            traceback.print_exc()
-            out.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:300]
-    if "errors" in out:
-        raise RuntimeError(f"cluster: {out['errors']}") if len(out) == 1 else _Partial(out)
-    return out
+    return _run_parts("cluster", (("ingest", lambda: cluster.ingest(feed, ccfg)),
+                                  ("queries", lambda: cluster_query.queries(ccfg)),
+                                  ("profile", lambda: cluster_profile.run(feed))))
 
 
 def run_compaction(cfg: BenchConfig) -> dict:
     """Compacted bytes/sample against Prometheus with the compactor's throughput and memory,
-    then queries on L0 against compacted data; one failing part does not stop the other."""
+    then queries on L0 against compacted data."""
     parts = (("size", lambda: compaction.run((compaction.CompactionConfig.quick if cfg.quick
                                                else compaction.CompactionConfig)(concurrency=cfg.concurrency))),
              ("queries", lambda: compaction_query.run((compaction_query.CompactedQueryConfig.quick if cfg.quick
                                                        else compaction_query.CompactedQueryConfig)(
                                                            concurrency=cfg.concurrency))))
+    return _run_parts("compaction", parts)
+
+
+def _run_parts(section: str, parts) -> dict:
+    """Run a section's (name, callable) parts; one failing part does not stop the others."""
     out: dict = {}
     for name, part in parts:
         try:
@@ -102,7 +98,7 @@ def run_compaction(cfg: BenchConfig) -> dict:
             traceback.print_exc()
             out.setdefault("errors", {})[name] = f"{type(e).__name__}: {e}"[:300]
     if "errors" in out:
-        raise RuntimeError(f"compaction: {out['errors']}") if len(out) == 1 else _Partial(out, "compaction")
+        raise RuntimeError(f"{section}: {out['errors']}") if len(out) == 1 else _Partial(out, section)
     return out
 
 

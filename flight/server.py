@@ -7,6 +7,7 @@ SQL (`flight.sql`, protobuf `Any` commands and tickets) shares the port when giv
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -73,29 +74,35 @@ class QueryFlightServer(fl.FlightServerBase):
             raise to_flight("unauthenticated", mw.error if mw else "no org id", unauthenticated=True)
         return mw.tenant
 
-    def _run(self, kind: str, work):
+    @contextlib.contextmanager
+    def _measured(self, kind: str):
+        """Count the call by kind and outcome, and time it."""
         t0 = time.perf_counter()
-        outcome = "error"
+        outcome = ["error"]
         try:
-            result = work()
-            outcome = "success"
-            return result
-        except fl.FlightError:
-            raise
-        except BadRequest as e:
-            raise to_flight("bad_data", str(e)) from None
-        except ValueError as e:
-            raise to_flight("bad_data", str(e)) from None
-        except Exception as e:
-            error_type = getattr(e, "error_type", None)
-            if isinstance(error_type, str):
-                raise to_flight(error_type, getattr(e, "message", None) or str(e)) from None
-            log.exception("flight %s failed", kind)
-            raise to_flight("internal", str(e) or type(e).__name__) from None
+            yield outcome
         finally:
             if self.requests is not None:
-                self.requests.labels(kind, outcome).inc()
+                self.requests.labels(kind, outcome[0]).inc()
                 self.seconds.labels(kind).observe(time.perf_counter() - t0)
+
+    def _run(self, kind: str, work):
+        """The internal service's errors carry Prometheus' error type (`flight.errors`)."""
+        with self._measured(kind) as outcome:
+            try:
+                result = work()
+                outcome[0] = "success"
+                return result
+            except fl.FlightError:
+                raise
+            except (BadRequest, ValueError) as e:
+                raise to_flight("bad_data", str(e)) from None
+            except Exception as e:
+                error_type = getattr(e, "error_type", None)
+                if isinstance(error_type, str):
+                    raise to_flight(error_type, getattr(e, "message", None) or str(e)) from None
+                log.exception("flight %s failed", kind)
+                raise to_flight("internal", str(e) or type(e).__name__) from None
 
     def _sql_tenant(self, context) -> Tenant:
         """Flight SQL's caller: from a bearer token when tokens are configured, else the header."""
@@ -110,23 +117,18 @@ class QueryFlightServer(fl.FlightServerBase):
     def _run_sql(self, kind: str, work):
         """Flight SQL's errors are gRPC statuses with plain messages: INVALID_ARGUMENT for bad or
         refused SQL, UNIMPLEMENTED for what is not supported."""
-        t0 = time.perf_counter()
-        outcome = "error"
-        try:
-            result = work()
-            outcome = "success"
-            return result
-        except (fl.FlightError, NotImplementedError):
-            raise
-        except SqlRefused as e:
-            raise pa.ArrowInvalid(str(e)) from None
-        except Exception as e:  # DataFusion's execution errors: the statement's fault
-            log.info("flight sql %s failed: %s", kind, e)
-            raise pa.ArrowInvalid(_sql_error_text(e)) from None
-        finally:
-            if self.requests is not None:
-                self.requests.labels(kind, outcome).inc()
-                self.seconds.labels(kind).observe(time.perf_counter() - t0)
+        with self._measured(kind) as outcome:
+            try:
+                result = work()
+                outcome[0] = "success"
+                return result
+            except (fl.FlightError, NotImplementedError):
+                raise
+            except SqlRefused as e:
+                raise pa.ArrowInvalid(str(e)) from None
+            except Exception as e:  # DataFusion's execution errors: the statement's fault
+                log.info("flight sql %s failed: %s", kind, e)
+                raise pa.ArrowInvalid(_sql_error_text(e)) from None
 
     def get_flight_info(self, context, descriptor):
         if self.sql is None:
