@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -78,6 +79,17 @@ def cluster(tmp_path):
         n.close()
 
 
+def eventually(condition, timeout_s: float = 10.0) -> bool:
+    """The distributor answers once a quorum (2 of 3) acknowledged: the third replica's push
+    may still be landing when the test looks."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _body(series) -> bytes:
     return encode_series(series)
 
@@ -93,8 +105,9 @@ def test_every_series_reaches_all_three_replicas(cluster):
     assert outcome.status == 204, outcome.message
     n = sum(len(s) for _, s in series)
     assert outcome.accepted == n
+    assert eventually(lambda: all(len(n_.samples()) == n for n_ in nodes))
     copies = [n_.samples() for n_ in nodes]
-    assert all(len(c) == n for c in copies) and copies[0] == copies[1] == copies[2]
+    assert copies[0] == copies[1] == copies[2]
 
 
 def test_one_ingester_down_keeps_writes_succeeding(cluster):
@@ -106,7 +119,7 @@ def test_one_ingester_down_keeps_writes_succeeding(cluster):
     outcome = distributor.push(TENANT, _body(second))
     assert outcome.status == 204, outcome.message
     want = sum(len(s) for _, s in first + second)
-    assert len(nodes[0].samples()) == want and len(nodes[2].samples()) == want
+    assert eventually(lambda: len(nodes[0].samples()) == want and len(nodes[2].samples()) == want)
 
 
 def test_two_ingesters_down_is_a_clear_5xx(cluster):
