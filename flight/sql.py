@@ -10,6 +10,7 @@ that holds only the caller's tables.
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from tsdb.sql.guard import QUERY_OPTIONS, SqlRefused, check
 from tsdb.tenancy import Tenant
 
 TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
-MAX_HANDLES = 64  # each holds its session (and the recent data it read)
+MAX_HANDLES = 64  # tickets not fetched yet hold their session until evicted
 
 # Result schemas of the catalog commands, exactly as FlightSql.proto gives them (the ADBC
 # driver checks them down to nullability).
@@ -50,12 +51,15 @@ _SQL_INFO = {0: "MyTSDB", 1: "0.1", 2: pa.__version__, 3: True, 4: True, 500: Fa
 
 @dataclass(frozen=True)
 class Statement:
-    """A planned statement: run later on the same session, so it reads the data it was planned on."""
+    """A planned statement. A ticket's statement keeps its session, so it reads the data it
+    was planned on, and is taken by the one `DoGet` it is for; a prepared statement keeps
+    only its text and schema (a session holds a copy of the recent data) and is planned
+    again on each execution."""
 
     tenant: Tenant
     query: str
     schema: pa.Schema
-    session: object
+    session: object | None
 
 
 SessionFactory = Callable[[Tenant], object]  # tenant -> datafusion.SessionContext
@@ -79,24 +83,28 @@ class FlightSqlService:
         cmd = _unpack(descriptor.command)
         name = cmd.DESCRIPTOR.name
         if name == "CommandStatementQuery":
-            handle = self._prepare(tenant, cmd.query)
-            ticket = _pack(sql_pb.TicketStatementQuery(statement_handle=handle))
-            return self._info(descriptor, ticket, self._statement(tenant, handle).schema)
-        if name == "CommandPreparedStatementQuery":
-            stmt = self._statement(tenant, cmd.prepared_statement_handle)
-            ticket = _pack(sql_pb.TicketStatementQuery(statement_handle=cmd.prepared_statement_handle))
-            return self._info(descriptor, ticket, stmt.schema)
-        schema = self._catalog_schema(cmd)
-        return self._info(descriptor, descriptor.command, schema)
+            query = cmd.query
+        elif name == "CommandPreparedStatementQuery":
+            query = self._statement(tenant, cmd.prepared_statement_handle).query
+        else:
+            return self._info(descriptor, descriptor.command, self._catalog_schema(cmd))
+        handle, stmt = self._prepare(tenant, query, keep_session=True)
+        return self._info(descriptor, _pack(sql_pb.TicketStatementQuery(statement_handle=handle)), stmt.schema)
 
     def get_schema(self, tenant: Tenant, descriptor: fl.FlightDescriptor) -> fl.SchemaResult:
-        return fl.SchemaResult(self.get_flight_info(tenant, descriptor).schema)
+        cmd = _unpack(descriptor.command)
+        name = cmd.DESCRIPTOR.name
+        if name == "CommandStatementQuery":
+            return fl.SchemaResult(self._plan(tenant, cmd.query)[0])
+        if name == "CommandPreparedStatementQuery":
+            return fl.SchemaResult(self._statement(tenant, cmd.prepared_statement_handle).schema)
+        return fl.SchemaResult(self._catalog_schema(cmd))
 
     def do_get(self, tenant: Tenant, ticket: bytes) -> fl.FlightDataStream:
         cmd = _unpack(ticket)
         name = cmd.DESCRIPTOR.name
         if name == "TicketStatementQuery":
-            stmt = self._statement(tenant, cmd.statement_handle)
+            stmt = self._statement(tenant, cmd.statement_handle, take=True)
             df = stmt.session.sql_with_options(stmt.query, QUERY_OPTIONS)
             reader = pa.RecordBatchReader.from_batches(stmt.schema, _batches(df, stmt.schema))
             return fl.RecordBatchStream(reader)
@@ -105,10 +113,9 @@ class FlightSqlService:
     def do_action(self, tenant: Tenant, action: fl.Action) -> list[bytes]:
         if action.type == "CreatePreparedStatement":
             req = _unpack(action.body.to_pybytes(), sql_pb.ActionCreatePreparedStatementRequest)
-            handle = self._prepare(tenant, req.query)
+            handle, stmt = self._prepare(tenant, req.query, keep_session=False)
             result = sql_pb.ActionCreatePreparedStatementResult(
-                prepared_statement_handle=handle,
-                dataset_schema=self._statement(tenant, handle).schema.serialize().to_pybytes())
+                prepared_statement_handle=handle, dataset_schema=stmt.schema.serialize().to_pybytes())
             return [_pack(result)]
         if action.type == "ClosePreparedStatement":
             req = _unpack(action.body.to_pybytes(), sql_pb.ActionClosePreparedStatementRequest)
@@ -121,28 +128,32 @@ class FlightSqlService:
 
     # -- statements ----------------------------------------------------------------------
 
-    def _prepare(self, tenant: Tenant, query: str) -> bytes:
-        """Check and plan `query` for `tenant`; its handle (the schema is known from here)."""
+    def _plan(self, tenant: Tenant, query: str) -> tuple[pa.Schema, object]:
+        """Check `query` and plan it on a fresh session of `tenant`: (schema, session)."""
         check(query)
         ctx = self.session(tenant)
         try:
-            schema = ctx.sql_with_options(query, QUERY_OPTIONS).schema()
-        except SqlRefused:
-            raise
+            return ctx.sql_with_options(query, QUERY_OPTIONS).schema(), ctx
         except Exception as e:  # DataFusion's planning errors: the user's SQL is wrong
-            raise SqlRefused(_first_line(e)) from None
-        handle = uuid.uuid4().bytes
+            raise SqlRefused(error_text(e)) from None
+
+    def _prepare(self, tenant: Tenant, query: str, keep_session: bool) -> tuple[bytes, Statement]:
+        """Plan `query` for `tenant` and keep it under a new handle."""
+        schema, ctx = self._plan(tenant, query)
+        handle, stmt = uuid.uuid4().bytes, Statement(tenant, query, schema, ctx if keep_session else None)
         with self._lock:
-            self._handles[handle] = Statement(tenant, query, schema, ctx)
+            self._handles[handle] = stmt
             while len(self._handles) > MAX_HANDLES:
                 self._handles.popitem(last=False)
-        return handle
+        return handle, stmt
 
-    def _statement(self, tenant: Tenant, handle: bytes) -> Statement:
+    def _statement(self, tenant: Tenant, handle: bytes, take: bool = False) -> Statement:
         with self._lock:
             stmt = self._handles.get(handle)
-        if stmt is None or stmt.tenant != tenant:  # another tenant's handle is as good as none
-            raise SqlRefused("unknown or expired statement handle")
+            if stmt is None or stmt.tenant != tenant:  # another tenant's handle is as good as none
+                raise SqlRefused("unknown or expired statement handle")
+            if take:
+                del self._handles[handle]
         return stmt
 
     @staticmethod
@@ -183,9 +194,24 @@ class FlightSqlService:
 
 
 def _batches(df, schema: pa.Schema):
-    for batch in df.execute_stream():
-        rb = batch.to_pyarrow()
-        yield rb if rb.schema == schema else rb.cast(schema)
+    """The result's batches; an error while streaming (after `DoGet` returned) is the
+    statement's fault, so it reaches the client as INVALID_ARGUMENT, not UNKNOWN."""
+    try:
+        for batch in df.execute_stream():
+            rb = batch.to_pyarrow()
+            yield rb if rb.schema == schema else rb.cast(schema)
+    except Exception as e:
+        raise pa.ArrowInvalid(error_text(e)) from None
+
+
+def error_text(e: Exception) -> str:
+    """DataFusion's error, first line; a Python error raised inside it (a table function's)
+    without the traceback DataFusion wraps around it."""
+    text = str(e).strip()
+    inner = re.search(r'value: \w+\("((?:[^"\\]|\\.)*)"\)', text)
+    if inner:
+        return inner.group(1)
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _sql_info(ids: list[int]) -> pa.Table:
@@ -214,8 +240,6 @@ def _like(cmd, field: str, value: str) -> bool:
     """SQL LIKE of Flight SQL's filter patterns (`%`, `_`)."""
     if not cmd.HasField(field):
         return True
-    import re
-
     pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in getattr(cmd, field))
     return re.fullmatch(pattern, value) is not None
 
@@ -241,6 +265,3 @@ def _unpack(data: bytes, expected=None):
     a.Unpack(msg)
     return msg
 
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -33,14 +33,12 @@ def test_duckdb_reads_the_tenants_files_on_s3(s3_server, mytsdb_factory):
     assert con.sql("SELECT count(*), count(DISTINCT series_id) FROM samples").fetchall() == [(6 * N, 6)]
     assert con.sql("SELECT sum(samples) FROM series").fetchall() == [(6 * N,)]
 
-    # The README recipe, by hand: plain DuckDB, the fsspec adapter, the manifest's file list.
-    from obstore.fsspec import FsspecStore
+    # The README recipe, by hand: plain DuckDB, the thread-safe fsspec adapter, the manifest's files.
+    from tsdb.analytics.s3 import s3_filesystem
 
     s3 = storage.s3
     plain = duckdb.connect()
-    plain.register_filesystem(FsspecStore("s3", endpoint=s3.endpoint, access_key_id=s3.access_key_id,
-                                          secret_access_key=s3.secret_access_key, region=s3.region,
-                                          client_options={"allow_http": True}))
+    plain.register_filesystem(s3_filesystem(s3))
     files = [f"s3://{s3.bucket}/{s3.prefix}/{e.path}"
              for e in ManifestStore(open_bucket(storage)).load(Tenant("duck-a")).files]
     assert plain.sql(f"SELECT count(*) FROM read_parquet({files!r}, union_by_name = true)").fetchall() == [(6 * N,)]

@@ -86,6 +86,7 @@ def test_tenants_are_isolated_and_file_access_is_refused(server):
                          ("COPY samples TO '/tmp/stolen.csv'", "COPY"),
                          ("DROP VIEW samples", "DROP"),
                          ("SELECT 1; SELECT 2", "one statement"),
+                         ("SELECT '--', * FROM read_parquet('x.parquet')", "read_parquet"),  # not a comment
                          ("SELECT * FROM an_a.samples", "not found")):
             with pytest.raises(flight_sql.ProgrammingError) as e:
                 cur.execute(sql)
@@ -110,6 +111,8 @@ def test_bad_sql_is_invalid_argument_and_a_handle_is_bound_to_its_tenant(server)
     with pytest.raises(pa.ArrowInvalid, match="unknown or expired statement handle"):  # INVALID_ARGUMENT
         client.do_get(info.endpoints[0].ticket, as_b).read_all()
     assert client.do_get(info.endpoints[0].ticket, as_a).read_all().num_rows == 1
+    with pytest.raises(pa.ArrowInvalid, match="unknown or expired statement handle"):  # a ticket is fetched once
+        client.do_get(info.endpoints[0].ticket, as_a).read_all()
     with pytest.raises(fl.FlightUnauthenticatedError):
         client.get_flight_info(fl.FlightDescriptor.for_command(cmd.SerializeToString()))
 
@@ -131,3 +134,14 @@ def test_example_runs(server):
                          capture_output=True, text=True, timeout=120, cwd=root)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "an_requests_total" in out.stdout and "samples" in out.stdout
+
+
+def test_files_written_with_different_sort_labels_union(server):
+    """Each flush records the labels it sorted by; files that differ there are one table."""
+    with server.client("an-sql-meta") as c:
+        push(c, [(lb, s[:20]) for lb, s in dataset()])  # sorted by job and instance
+        server.flush()
+        push(c, [(lb, s[20:30]) for lb, s in dataset()[:1]])  # one series: no sort label
+        server.flush()
+    with connect(server, "an-sql-meta") as conn:
+        assert rows(conn, "SELECT count(*) FROM samples") == [(6 * 20 + 10,)]

@@ -32,15 +32,22 @@ class FileSets:
 
 
 def file_sets(manifest: Manifest) -> FileSets:
+    """One sweep over the files in `min_time` order: a file overlaps an earlier one if it
+    starts before the latest end so far, and a later one if the next file starts before it
+    ends (later files start later still)."""
     files = manifest.files
     if len(files) < 2:
         return FileSets(tuple(files), ())
-    lo = np.array([f.min_time for f in files])
-    hi = np.array([f.max_time for f in files])
-    overlaps = (lo[:, None] <= hi[None, :]) & (hi[:, None] >= lo[None, :])
-    np.fill_diagonal(overlaps, False)
-    shared = overlaps.any(axis=1)
-    return FileSets(tuple(f for f, s in zip(files, shared) if not s), tuple(f for f, s in zip(files, shared) if s))
+    order = np.argsort([f.min_time for f in files], kind="stable")
+    lo = np.array([files[i].min_time for i in order])
+    hi = np.array([files[i].max_time for i in order])
+    latest_end = np.maximum.accumulate(hi)
+    shared = np.zeros(len(files), bool)
+    shared[1:] |= lo[1:] <= latest_end[:-1]
+    shared[:-1] |= lo[1:] <= hi[:-1]
+    overlapping = {int(i) for i, s in zip(order, shared) if s}
+    return FileSets(tuple(f for i, f in enumerate(files) if i not in overlapping),
+                    tuple(f for i, f in enumerate(files) if i in overlapping))
 
 
 def label_columns(names: list[str]) -> list[str]:

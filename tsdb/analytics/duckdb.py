@@ -6,7 +6,8 @@ boundary**: the views read only the tenant's files, but the connection can read 
 its credentials reach. Arrow Flight SQL is the tenant-safe surface.
 
 Storage: local paths for the filesystem backend; for S3, the manifest's objects through
-obstore's fsspec adapter registered in DuckDB, which works offline (`INSTALL httpfs` needs
+obstore's fsspec adapter registered in DuckDB (`tsdb.analytics.s3` makes its reads safe
+from DuckDB's threads), which works offline (`INSTALL httpfs` needs
 the internet; DESIGN §9). The views read exact file lists, so no glob is ever expanded.
 """
 from __future__ import annotations
@@ -49,12 +50,10 @@ def attach_storage(con: duckdb.DuckDBPyConnection, storage: StorageConfig) -> Ca
         root = Path(storage.filesystem.directory).expanduser().resolve()
         return lambda key: str(root / key)
     if storage.backend == "s3":
-        from obstore.fsspec import FsspecStore
-
-        from tsdb.storage.stores import s3_client_options
+        from tsdb.analytics.s3 import s3_filesystem
 
         s3 = storage.s3
-        con.register_filesystem(FsspecStore("s3", **s3_client_options(s3)))
+        con.register_filesystem(s3_filesystem(s3))
         prefix = s3.prefix.strip("/")
         return lambda key: f"s3://{s3.bucket}/{prefix + '/' if prefix else ''}{key}"
     raise NotImplementedError(f"the duckdb helper reads the filesystem and s3 backends, not {storage.backend!r}")

@@ -59,8 +59,12 @@ def session(storage: StorageConfig, data: TenantData, file_schema: Callable[[Fil
     sets = _with_recent(file_sets(data.manifest), data.recent)
     names: dict[str, list[str]] = {}
     for i, e in enumerate(sets.alone + sets.overlapping):
-        ctx.register_parquet(f"_f{i}", object_url(storage, e.path), skip_metadata=False)
-        names[e.path] = [f.name for f in file_schema(e)]
+        # The schema from the footer cache (no request), without the writer's key-value
+        # metadata: files sorted by different labels carry different metadata, and
+        # DataFusion refuses to union inputs whose schemas differ in it.
+        schema = file_schema(e).remove_metadata()
+        ctx.register_parquet(f"_f{i}", object_url(storage, e.path), schema=schema)
+        names[e.path] = schema.names
     columns = label_columns(sorted({c for cols in names.values() for c in cols}))
     recent = recent_table(data.recent, columns)
     if recent.num_rows:

@@ -14,8 +14,9 @@ from datafusion import SQLOptions
 
 QUERY_OPTIONS = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
 
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
-_LITERALS = re.compile(r"'(?:[^']|'')*'")
+# One left-to-right pass, as DataFusion's lexer reads: a string literal, a quoted identifier
+# or a comment, whichever starts first (`'--'` is a string, not the start of a comment).
+_TOKENS = re.compile(r"(?P<string>'(?:[^']|'')*')|(?P<ident>\"(?:[^\"]|\"\")*\")|--[^\n]*|/\*.*?\*/", re.S)
 _FIRST_WORD = re.compile(r"^\s*\(*\s*(\w+)")
 _FILE_FUNCTION = re.compile(r"\b(read_\w+|\w*_scan|parquet_metadata|glob|copy)\s*\(", re.I)
 _TABLE_LITERAL = re.compile(r"\b(from|join)\s*\(*\s*'", re.I)
@@ -26,11 +27,22 @@ class SqlRefused(ValueError):
     """A statement that is not a query over the tenant's tables."""
 
 
+def _bare(sql: str) -> str:
+    """`sql` with every string literal emptied (`''`), quoted identifiers unquoted (so a
+    quoted function name is still seen) and comments removed: what is left is SQL."""
+    def token(m: re.Match) -> str:
+        if m.group("string") is not None:
+            return "''"
+        if m.group("ident") is not None:
+            return " " + m.group("ident")[1:-1].replace('""', '"') + " "
+        return " "
+    return _TOKENS.sub(token, sql)
+
+
 def check(sql: str) -> None:
-    text = _COMMENTS.sub(" ", sql)
-    if _TABLE_LITERAL.search(text):
+    bare = _bare(sql)
+    if _TABLE_LITERAL.search(bare):
         raise SqlRefused("a string literal cannot be read as a table: only the tables samples and series exist")
-    bare = _LITERALS.sub("''", text)  # what is left is SQL, not values
     first = _FIRST_WORD.match(bare)
     if first is None or first.group(1).lower() not in _READ_ONLY_STARTS:
         word = first.group(1).upper() if first else "an empty statement"
