@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 import time
 
@@ -20,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from flight.backend import BadRequest, QueryBackend
 from flight.errors import to_flight
-from flight.sql import FlightSqlService
+from flight.sql import FlightSqlService, error_text
 from tsdb.sql.guard import SqlRefused
 from flight.wire import SERIES_DATA_SCHEMA, Request, series_set_batches
 from tsdb.head import to_ipc
@@ -128,7 +127,7 @@ class QueryFlightServer(fl.FlightServerBase):
                 raise pa.ArrowInvalid(str(e)) from None
             except Exception as e:  # DataFusion's execution errors: the statement's fault
                 log.info("flight sql %s failed: %s", kind, e)
-                raise pa.ArrowInvalid(_sql_error_text(e)) from None
+                raise pa.ArrowInvalid(error_text(e)) from None
 
     def get_flight_info(self, context, descriptor):
         if self.sql is None:
@@ -189,13 +188,3 @@ class QueryFlightServer(fl.FlightServerBase):
         sql = [(a, "Flight SQL") for a in SQL_ACTIONS] if self.sql is not None else []
         return [("health", "liveness"), ("series", "series (IPC)"), ("label_names", "JSON list"),
                 ("label_values", "JSON list"), ("metadata", "metric metadata (JSON)")] + sql
-
-
-def _sql_error_text(e: Exception) -> str:
-    """DataFusion's error, first line; a Python error raised inside it (a table function's)
-    without the traceback DataFusion wraps around it."""
-    text = str(e).strip()
-    inner = re.search(r'value: \w+\("((?:[^"\\]|\\.)*)"\)', text)
-    if inner:
-        return inner.group(1)
-    return text.splitlines()[0] if text else type(e).__name__
