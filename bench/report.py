@@ -177,6 +177,12 @@ def markdown(results: dict) -> str:
     if "analytics" in results:
         from bench.analytics import markdown as analytics_markdown
         text += "\n" + analytics_markdown(results["analytics"])
+    if "flightsql" in results:
+        from bench.flightsql import markdown as flightsql_markdown
+        text += "\n" + flightsql_markdown(results["flightsql"])
+    if "export" in results:
+        from bench.export import markdown as export_markdown
+        text += "\n" + export_markdown(results["export"])
     return text
 
 

@@ -9,7 +9,10 @@ mode, 1M samples, `--quick` 250k; see bench/cluster.py), nor the compaction benc
 (`--only compaction`, about 5 minutes, `--quick` about 2: bytes/sample of a compacted day
 against Prometheus' 18 h block, compactor throughput and peak RSS, queries on L0 against
 compacted data; see bench/compaction.py), nor the analytics benchmark (`--only analytics`: Flight SQL
-against DuckDB on the same files, pandas export against `pq.read_table`; see bench/analytics.py).
+against DuckDB on the same files, pandas export against `pq.read_table`; see bench/analytics.py), nor the
+Flight SQL benchmark (`--only flightsql`: separate and overlapping files against DuckDB; see bench/flightsql.py),
+nor the pandas export benchmark (`--only export`: `Client.export(...).to_pandas()` over HTTP and Flight against
+`pq.read_table(files).to_pandas()`; see bench/export.py).
 """
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import (analytics, cluster, cluster_profile, cluster_query, compaction, compaction_query, ingest, memory, query,
-                   report, size)
+from bench import (analytics, cluster, cluster_profile, cluster_query, compaction, compaction_query, export, flightsql,
+                   ingest, memory, query, report, size)
 from bench.feed import FeedConfig, build_feed, check_body
 from bench.targets import ensure_prometheus
 
 SECTIONS = ("ingest", "size", "memory")  # the default run
-CHOICES = SECTIONS + ("query", "cluster", "compaction", "analytics")
+CHOICES = SECTIONS + ("query", "cluster", "compaction", "analytics", "flightsql", "export")
 SIZE_STEPS = 480  # 2 h at 15 s: one Prometheus block's worth
 
 
@@ -146,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             elif section == "analytics":
                 acfg = analytics.AnalyticsConfig.quick if cfg.quick else analytics.AnalyticsConfig
                 results["analytics"] = analytics.run(acfg(concurrency=cfg.concurrency))
+            elif section == "flightsql":
+                fcfg = flightsql.FlightSqlBenchConfig.quick if cfg.quick else flightsql.FlightSqlBenchConfig
+                results["flightsql"] = flightsql.run(fcfg(concurrency=cfg.concurrency))
+            elif section == "export":
+                ecfg = export.ExportBenchConfig.quick if cfg.quick else export.ExportBenchConfig
+                results["export"] = export.run(ecfg(concurrency=cfg.concurrency))
             elif section == "query":
                 qcfg = query.QueryConfig.quick if cfg.quick else query.QueryConfig
                 results["query"] = query.run(qcfg(concurrency=cfg.concurrency), cfg.out)

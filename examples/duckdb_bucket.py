@@ -1,6 +1,8 @@
 """DuckDB straight over MyTSDB's bucket: the `samples` and `series` views of one tenant.
 
     python examples/duckdb_bucket.py --data-dir ./data --tenant anonymous [--config mytsdb.yaml]
+    (defaults from $MYTSDB_DATA_DIR, $MYTSDB_TENANT and $MYTSDB_CONFIG; with an S3 bucket,
+    pass the config file `mytsdb all` runs with: it holds the endpoint and the keys)
 
 The views read the tenant's manifest (its exact file list), so a compaction in progress is
 never counted twice. This needs the bucket's credentials and is not a security boundary;
@@ -9,15 +11,16 @@ Flight SQL (examples/flightsql_adbc.py) is the tenant-safe way in.
 from __future__ import annotations
 
 import argparse
+import os
 
 from tsdb.analytics import duckdb_connect
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="./data")
-    p.add_argument("--config")
-    p.add_argument("--tenant", default="anonymous")
+    p.add_argument("--data-dir", default=os.environ.get("MYTSDB_DATA_DIR", "./data"))
+    p.add_argument("--config", default=os.environ.get("MYTSDB_CONFIG"))
+    p.add_argument("--tenant", default=os.environ.get("MYTSDB_TENANT", "anonymous"))
     a = p.parse_args(argv)
     con = duckdb_connect(a.tenant, a.config, a.data_dir)
     print("samples per metric:")

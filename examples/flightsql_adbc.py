@@ -1,7 +1,8 @@
 """SQL over MyTSDB with any Arrow Flight SQL client; here the ADBC driver's DB-API.
 
     python examples/flightsql_adbc.py --flight grpc://127.0.0.1:8815 --tenant anonymous
-    (with `server.flight_sql_tokens` configured: --token TOKEN instead of --tenant)
+    (with `server.flight_sql_tokens` configured: --token TOKEN instead of --tenant; the
+    defaults come from $MYTSDB_FLIGHT_URL, $MYTSDB_TENANT and $MYTSDB_FLIGHT_TOKEN)
 
 Tables: `samples` (one row per raw sample, head included) and `series`; the table function
 `promql(query, start, end, step)` runs PromQL for the same tenant.
@@ -9,6 +10,7 @@ Tables: `samples` (one row per raw sample, head included) and `series`; the tabl
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
@@ -16,9 +18,9 @@ import adbc_driver_flightsql.dbapi as flight_sql
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--flight", default="grpc://127.0.0.1:8815")
-    p.add_argument("--tenant", default="anonymous")
-    p.add_argument("--token")
+    p.add_argument("--flight", default=os.environ.get("MYTSDB_FLIGHT_URL", "grpc://127.0.0.1:8815"))
+    p.add_argument("--tenant", default=os.environ.get("MYTSDB_TENANT", "anonymous"))
+    p.add_argument("--token", default=os.environ.get("MYTSDB_FLIGHT_TOKEN"))
     a = p.parse_args(argv)
     options = ({"adbc.flight.sql.authorization_header": f"Bearer {a.token}"} if a.token
                else {"adbc.flight.sql.rpc.call_header.x-scope-orgid": a.tenant})

@@ -19,8 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from flight.backend import BadRequest, QueryBackend
 from flight.errors import to_flight
-from flight.sql import FlightSqlService
-from flight.sql import error_text as sql_error_text
+from flight.sql import FlightSqlService, error_text
 from tsdb.sql.guard import SqlRefused
 from flight.wire import SERIES_DATA_SCHEMA, Request, series_set_batches
 from tsdb.head import to_ipc
@@ -128,7 +127,7 @@ class QueryFlightServer(fl.FlightServerBase):
                 raise pa.ArrowInvalid(str(e)) from None
             except Exception as e:  # DataFusion's execution errors: the statement's fault
                 log.info("flight sql %s failed: %s", kind, e)
-                raise pa.ArrowInvalid(sql_error_text(e)) from None
+                raise pa.ArrowInvalid(error_text(e)) from None
 
     def get_flight_info(self, context, descriptor):
         if self.sql is None:
@@ -189,4 +188,3 @@ class QueryFlightServer(fl.FlightServerBase):
         sql = [(a, "Flight SQL") for a in SQL_ACTIONS] if self.sql is not None else []
         return [("health", "liveness"), ("series", "series (IPC)"), ("label_names", "JSON list"),
                 ("label_values", "JSON list"), ("metadata", "metric metadata (JSON)")] + sql
-

@@ -10,29 +10,34 @@ that holds only the caller's tables.
 """
 from __future__ import annotations
 
+import logging
 import re
-import threading
-import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.flight as fl
 from google.protobuf import any_pb2
 
+from flight.sql_handles import Handles, Statement
 from schemas.flightsql import FlightSql_pb2 as sql_pb
 from tsdb.sql.contract import CATALOG, SCHEMA, TABLES
 from tsdb.sql.guard import QUERY_OPTIONS, SqlRefused, check
 from tsdb.tenancy import Tenant
 
+log = logging.getLogger(__name__)
 TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
-MAX_HANDLES = 64  # tickets not fetched yet hold their session until evicted
+MAX_PREPARED = 256  # prepared statements: a query and a schema each
+MAX_TICKETS = 64  # planned statements not fetched yet: each holds a session with a copy of the head
+TICKET_MAX_AGE_S = 300.0
+# Batches go out at most this large (half of gRPC's default 4 MiB receive limit, which some
+# Flight SQL clients keep; ADBC's is 16 MiB), whatever batch size DataFusion runs with.
+MAX_MESSAGE_BYTES = 2 << 20
 
 # Result schemas of the catalog commands, exactly as FlightSql.proto gives them (the ADBC
 # driver checks them down to nullability).
 CATALOGS_SCHEMA = pa.schema([pa.field("catalog_name", pa.utf8(), nullable=False)])
-DB_SCHEMAS_SCHEMA = pa.schema([pa.field("catalog_name", pa.utf8()), pa.field("db_schema_name", pa.utf8(), nullable=False)])
+DB_SCHEMAS_SCHEMA = pa.schema([pa.field("catalog_name", pa.utf8()),
+                               pa.field("db_schema_name", pa.utf8(), nullable=False)])
 TABLE_TYPES_SCHEMA = pa.schema([pa.field("table_type", pa.utf8(), nullable=False)])
 TABLES_SCHEMA = pa.schema([pa.field("catalog_name", pa.utf8()), pa.field("db_schema_name", pa.utf8()),
                            pa.field("table_name", pa.utf8(), nullable=False),
@@ -49,29 +54,22 @@ SQL_INFO_SCHEMA = pa.schema([pa.field("info_name", pa.uint32(), nullable=False),
 _SQL_INFO = {0: "MyTSDB", 1: "0.1", 2: pa.__version__, 3: True, 4: True, 500: False, 501: False, 502: False}
 
 
-@dataclass(frozen=True)
-class Statement:
-    """A planned statement. A ticket's statement keeps its session, so it reads the data it
-    was planned on, and is taken by the one `DoGet` it is for; a prepared statement keeps
-    only its text and schema (a session holds a copy of the recent data) and is planned
-    again on each execution."""
-
-    tenant: Tenant
-    query: str
-    schema: pa.Schema
-    session: object | None
-
-
 SessionFactory = Callable[[Tenant], object]  # tenant -> datafusion.SessionContext
 
 
 class FlightSqlService:
-    """The Flight SQL half of a Flight server; `session(tenant)` builds the tenant's context."""
+    """The Flight SQL half of a Flight server; `session(tenant)` builds the tenant's context.
+    `roots` are the server's own directories, which no string literal may name
+    (`tsdb.sql.guard.storage_roots`).
 
-    def __init__(self, session: SessionFactory) -> None:
+    Every `GetFlightInfo` of a statement plans it on a fresh session (a prepared statement
+    too: executed later, it reads the data of then) and hands out a one-use ticket."""
+
+    def __init__(self, session: SessionFactory, roots: tuple[str, ...] = ()) -> None:
         self.session = session
-        self._handles: OrderedDict[bytes, Statement] = OrderedDict()
-        self._lock = threading.Lock()
+        self.roots = roots
+        self.prepared = Handles(MAX_PREPARED)
+        self.tickets = Handles(MAX_TICKETS, TICKET_MAX_AGE_S)
 
     # -- entry points (called by flight.server) ------------------------------------------
 
@@ -82,29 +80,29 @@ class FlightSqlService:
     def get_flight_info(self, tenant: Tenant, descriptor: fl.FlightDescriptor) -> fl.FlightInfo:
         cmd = _unpack(descriptor.command)
         name = cmd.DESCRIPTOR.name
-        if name == "CommandStatementQuery":
-            query = cmd.query
-        elif name == "CommandPreparedStatementQuery":
-            query = self._statement(tenant, cmd.prepared_statement_handle).query
-        else:
-            return self._info(descriptor, descriptor.command, self._catalog_schema(cmd))
-        handle, stmt = self._prepare(tenant, query, keep_session=True)
-        return self._info(descriptor, _pack(sql_pb.TicketStatementQuery(statement_handle=handle)), stmt.schema)
+        if name in ("CommandStatementQuery", "CommandPreparedStatementQuery"):
+            query = (cmd.query if name == "CommandStatementQuery"
+                     else self.prepared.get(tenant, cmd.prepared_statement_handle).query)
+            stmt = self._plan(tenant, query)
+            ticket = _pack(sql_pb.TicketStatementQuery(statement_handle=self.tickets.add(stmt)))
+            return self._info(descriptor, ticket, stmt.schema)
+        return self._info(descriptor, descriptor.command, self._catalog_schema(cmd))
 
     def get_schema(self, tenant: Tenant, descriptor: fl.FlightDescriptor) -> fl.SchemaResult:
+        """A statement's result schema, planned but not kept."""
         cmd = _unpack(descriptor.command)
         name = cmd.DESCRIPTOR.name
         if name == "CommandStatementQuery":
-            return fl.SchemaResult(self._plan(tenant, cmd.query)[0])
+            return fl.SchemaResult(self._plan(tenant, cmd.query).schema)
         if name == "CommandPreparedStatementQuery":
-            return fl.SchemaResult(self._statement(tenant, cmd.prepared_statement_handle).schema)
+            return fl.SchemaResult(self.prepared.get(tenant, cmd.prepared_statement_handle).schema)
         return fl.SchemaResult(self._catalog_schema(cmd))
 
     def do_get(self, tenant: Tenant, ticket: bytes) -> fl.FlightDataStream:
         cmd = _unpack(ticket)
         name = cmd.DESCRIPTOR.name
         if name == "TicketStatementQuery":
-            stmt = self._statement(tenant, cmd.statement_handle, take=True)
+            stmt = self.tickets.get(tenant, cmd.statement_handle, take=True)
             df = stmt.session.sql_with_options(stmt.query, QUERY_OPTIONS)
             reader = pa.RecordBatchReader.from_batches(stmt.schema, _batches(df, stmt.schema))
             return fl.RecordBatchStream(reader)
@@ -113,48 +111,28 @@ class FlightSqlService:
     def do_action(self, tenant: Tenant, action: fl.Action) -> list[bytes]:
         if action.type == "CreatePreparedStatement":
             req = _unpack(action.body.to_pybytes(), sql_pb.ActionCreatePreparedStatementRequest)
-            handle, stmt = self._prepare(tenant, req.query, keep_session=False)
+            planned = self._plan(tenant, req.query)
+            handle = self.prepared.add(Statement(tenant, req.query, planned.schema))
             result = sql_pb.ActionCreatePreparedStatementResult(
-                prepared_statement_handle=handle, dataset_schema=stmt.schema.serialize().to_pybytes())
+                prepared_statement_handle=handle, dataset_schema=planned.schema.serialize().to_pybytes())
             return [_pack(result)]
         if action.type == "ClosePreparedStatement":
             req = _unpack(action.body.to_pybytes(), sql_pb.ActionClosePreparedStatementRequest)
-            with self._lock:
-                stmt = self._handles.get(req.prepared_statement_handle)
-                if stmt is not None and stmt.tenant == tenant:
-                    del self._handles[req.prepared_statement_handle]
+            self.prepared.close(tenant, req.prepared_statement_handle)
             return []
         raise NotImplementedError(f"Flight SQL action {action.type!r} is not supported")
 
     # -- statements ----------------------------------------------------------------------
 
-    def _plan(self, tenant: Tenant, query: str) -> tuple[pa.Schema, object]:
-        """Check `query` and plan it on a fresh session of `tenant`: (schema, session)."""
-        check(query)
+    def _plan(self, tenant: Tenant, query: str) -> Statement:
+        """Check and plan `query` for `tenant` on a fresh session."""
+        check(query, self.roots)
         ctx = self.session(tenant)
         try:
-            return ctx.sql_with_options(query, QUERY_OPTIONS).schema(), ctx
+            schema = ctx.sql_with_options(query, QUERY_OPTIONS).schema()
         except Exception as e:  # DataFusion's planning errors: the user's SQL is wrong
             raise SqlRefused(error_text(e)) from None
-
-    def _prepare(self, tenant: Tenant, query: str, keep_session: bool) -> tuple[bytes, Statement]:
-        """Plan `query` for `tenant` and keep it under a new handle."""
-        schema, ctx = self._plan(tenant, query)
-        handle, stmt = uuid.uuid4().bytes, Statement(tenant, query, schema, ctx if keep_session else None)
-        with self._lock:
-            self._handles[handle] = stmt
-            while len(self._handles) > MAX_HANDLES:
-                self._handles.popitem(last=False)
-        return handle, stmt
-
-    def _statement(self, tenant: Tenant, handle: bytes, take: bool = False) -> Statement:
-        with self._lock:
-            stmt = self._handles.get(handle)
-            if stmt is None or stmt.tenant != tenant:  # another tenant's handle is as good as none
-                raise SqlRefused("unknown or expired statement handle")
-            if take:
-                del self._handles[handle]
-        return stmt
+        return Statement(tenant, query, schema, ctx)
 
     @staticmethod
     def _info(descriptor: fl.FlightDescriptor, ticket: bytes, schema: pa.Schema) -> fl.FlightInfo:
@@ -184,7 +162,8 @@ class FlightSqlService:
             return pa.table([["VIEW"]], schema=schema)
         if name == "CommandGetSqlInfo":
             return _sql_info(list(cmd.info))
-        tables = [t for t in TABLES if _matches(cmd, "catalog", CATALOG) and _like(cmd, "db_schema_filter_pattern", SCHEMA)
+        tables = [t for t in TABLES if _matches(cmd, "catalog", CATALOG)
+                  and _like(cmd, "db_schema_filter_pattern", SCHEMA)
                   and _like(cmd, "table_name_filter_pattern", t) and (not cmd.table_types or "VIEW" in cmd.table_types)]
         columns = [[CATALOG] * len(tables), [SCHEMA] * len(tables), tables, ["VIEW"] * len(tables)]
         if cmd.include_schema:
@@ -194,14 +173,26 @@ class FlightSqlService:
 
 
 def _batches(df, schema: pa.Schema):
-    """The result's batches; an error while streaming (after `DoGet` returned) is the
-    statement's fault, so it reaches the client as INVALID_ARGUMENT, not UNKNOWN."""
+    """The statement's batches; an error while running it (the stream has started, so no
+    handler wraps it any more) is the statement's fault, INVALID_ARGUMENT as when planning."""
     try:
         for batch in df.execute_stream():
             rb = batch.to_pyarrow()
-            yield rb if rb.schema == schema else rb.cast(schema)
+            yield from _sliced(rb if rb.schema == schema else rb.cast(schema))
     except Exception as e:
+        log.info("flight sql statement failed while streaming: %s", e)
         raise pa.ArrowInvalid(error_text(e)) from None
+
+
+def _sliced(batch: pa.RecordBatch):
+    """`batch` in zero-copy slices of at most about MAX_MESSAGE_BYTES."""
+    size = batch.nbytes
+    if size <= MAX_MESSAGE_BYTES or batch.num_rows < 2:
+        yield batch
+        return
+    rows = max(1, batch.num_rows * MAX_MESSAGE_BYTES // size)
+    for offset in range(0, batch.num_rows, rows):
+        yield batch.slice(offset, rows)
 
 
 def error_text(e: Exception) -> str:
@@ -264,4 +255,3 @@ def _unpack(data: bytes, expected=None):
     msg = cls()
     a.Unpack(msg)
     return msg
-

@@ -183,12 +183,18 @@ def _duckdb(cfg: Config, args: argparse.Namespace) -> int:
     if args.sql is not None:
         return 0 if run(args.sql) else 1
     print(f"DuckDB {duckdb.__version__} over tenant {args.tenant}: tables samples, series. End statements with ';', "
-          "Ctrl-D quits.")
+          "Ctrl-C drops the statement being typed, Ctrl-D or .quit quits.")
     pending = ""
     while True:
         try:
             line = input("D " if not pending else "· ")
         except EOFError:
+            return 0
+        except KeyboardInterrupt:
+            print()
+            pending = ""
+            continue
+        if not pending and line.strip() in (".quit", ".exit"):
             return 0
         pending += line + "\n"
         if pending.rstrip().endswith(";"):

@@ -5,6 +5,7 @@ results become tidy pandas or polars frames.
     c = Client("http://127.0.0.1:9009", tenant="team-a")
     df = c.query_range('rate(http_requests_total[5m])', start, end, "1m").to_pandas()
     pl = c.export('{job="api"}', start, end).to_polars()
+    # Flight for large exports: Client(..., flight_url="grpc+tcp://127.0.0.1:8815")
 
 Tidy means long: one row per sample, `timestamp` (datetime64[ms, UTC]), `value`, and one
 column per label (`metric` for `__name__`; a label named like a fixed column is
@@ -12,21 +13,23 @@ column per label (`metric` for `__name__`; a label named like a fixed column is
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from promql.engine.source import SeriesSet
-from tsdb.layout.columns import METRIC_NAME_LABEL, label_column_name
-from tsdb.query.tidy import tidy_schema, tidy_table
+from tsdb.query.tidy import Tidy, tidy_table
+
 
 class ClientError(RuntimeError):
     """The server refused a request: `status`, Prometheus' `error_type`, and its message."""
@@ -81,22 +84,26 @@ class Client:
         params = {"match[]": [match] if isinstance(match, str) else match}
         params.update({k: _time(v) for k, v in (("start", start), ("end", end)) if v is not None})
         labels = self._json("/api/v1/series", params)
-        names = sorted({k for d in labels for k in d} - {METRIC_NAME_LABEL}, key=label_column_name)
-        schema = tidy_schema(names).remove(len(names) + 1).remove(len(names) + 1)  # no timestamp/value
-        return Result(pa.table([pa.array([d.get(n) for d in labels], pa.string())
-                                for n in [METRIC_NAME_LABEL, *names]], schema=schema))
+        empty = np.zeros(0)
+        tidy = Tidy.of(SeriesSet(labels, np.zeros(len(labels) + 1, np.int64), empty.astype(np.int64), empty))
+        return Result(pa.Table.from_arrays(list(tidy.per_series), schema=pa.schema(list(tidy.schema)[:-2])))
 
     # -- raw samples -----------------------------------------------------------------------
 
-    def export(self, match: str | list[str], start: Any, end: Any) -> Result:
+    def export(self, match: str | list[str], start: Any, end: Any, format: str = "arrow") -> Result:
         """Raw samples of the matching series: over Flight when `flight_url` is set, else
-        `GET /api/v1/export?format=arrow`."""
+        `GET /api/v1/export` as an Arrow stream (decoded batch by batch as it arrives) or
+        as Parquet (`format="parquet"`: smaller on the wire, read once it is whole)."""
         matches = [match] if isinstance(match, str) else list(match)
         if self.flight_url:
             return Result(self._flight_export(matches, _ms(start), _ms(end)))
-        body = self._get("/api/v1/export", {"match[]": matches, "start": _time(start), "end": _time(end),
-                                            "format": "arrow"})
-        return Result(ipc.open_stream(body).read_all())
+        if format not in ("arrow", "parquet"):
+            raise ValueError(f"format must be 'arrow' or 'parquet', not {format!r}")
+        params = {"match[]": matches, "start": _time(start), "end": _time(end), "format": format}
+        with self._open("/api/v1/export", params) as body:
+            if format == "arrow":
+                return Result(ipc.open_stream(body).read_all())
+            return Result(pq.read_table(pa.BufferReader(body.read())))
 
     def _flight_export(self, matches: list[str], start_ms: int, end_ms: int) -> pa.Table:
         import promql
@@ -114,22 +121,26 @@ class Client:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict) -> bytes:
+    @contextlib.contextmanager
+    def _open(self, path: str, params: dict) -> Iterator[Any]:
+        """The response body as a file, or ClientError with the server's Prometheus error."""
         url = f"{self.url}{path}?{urllib.parse.urlencode(params, doseq=True)}"
         headers = {"X-Scope-OrgID": self.tenant} if self.tenant else {}
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout_s) as r:
-                return r.read()
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout_s)
         except urllib.error.HTTPError as e:
             body = e.read()
             try:
                 doc = json.loads(body)
-                raise ClientError(e.code, doc.get("errorType", ""), doc.get("error", "")) from None
             except ValueError:
                 raise ClientError(e.code, "", body.decode(errors="replace").strip()) from None
+            raise ClientError(e.code, doc.get("errorType", ""), doc.get("error", "")) from None
+        with response:
+            yield response
 
     def _json(self, path: str, params: dict) -> Any:
-        return json.loads(self._get(path, params))["data"]
+        with self._open(path, params) as body:
+            return json.loads(body.read())["data"]
 
 
 def _time(t: Any) -> str:

@@ -37,6 +37,7 @@ def run_all(cfg: Config) -> int:
     from flight.backend import LocalBackend
     from flight.server import QueryFlightServer
     from flight.sql import FlightSqlService
+    from tsdb.sql.guard import storage_roots
     from tsdb.sql.tables import local_sessions
 
     services = Services.build(cfg, with_ring=True, with_compactor=True)
@@ -44,7 +45,8 @@ def run_all(cfg: Config) -> int:
     # The Flight port: the internal query service (head plus bucket) and Flight SQL.
     flight = QueryFlightServer(f"grpc+tcp://{cfg.server.listen_address}:{cfg.server.flight_port}",
                                LocalBackend(services, read_head=True), registry=services.metrics.registry,
-                               sql=FlightSqlService(local_sessions(services)), sql_tokens=cfg.server.flight_sql_tokens)
+                               sql=FlightSqlService(local_sessions(services), storage_roots(cfg)),
+                               sql_tokens=cfg.server.flight_sql_tokens)
     flight.serve_in_thread()
     log.info("flight on grpc+tcp://%s:%d", cfg.server.listen_address, cfg.server.flight_port)
     try:

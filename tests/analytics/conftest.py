@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from tests.fixtures.server import BACKFILL_CONFIG, MytsdbProcess
+from tsdb.client import Client
 from tsdb.remote_write.encode import encode_series
 
 HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
@@ -51,14 +53,9 @@ def close(a: dict, b: dict) -> None:
         assert a[k][1] == pytest.approx(b[k][1], rel=1e-12), (k, a[k], b[k])
 
 
-@pytest.fixture(scope="package")
-def server(tmp_path_factory):
-    """Tenant `an-a` has the data flushed in two overlapping files (the second holds copies
-    of the first one's last 40 samples, one with a new value); `an-b` has other data."""
-    root = tmp_path_factory.mktemp("analytics")
-    proc = MytsdbProcess(root / "server", {**BACKFILL_CONFIG, "compactor": {"compaction_interval": "1000h"}})
-    proc.data_dir.mkdir()
-    proc.start()
+def load(proc: MytsdbProcess) -> None:
+    """Tenant `an-a` gets the data flushed in two overlapping files (the second holds copies
+    of the first one's last 40 samples, one with a new value); `an-b` gets other data."""
     series = dataset()
     with proc.client("an-a") as a, proc.client("an-b") as b:
         push(a, [(lb, s[:200]) for lb, s in series])
@@ -69,7 +66,41 @@ def server(tmp_path_factory):
         push(a, copies)
         push(b, [({"__name__": "an_requests_total", "job": "secret", "instance": "b"}, [(T0, 42.0)])])
         proc.flush()
+
+
+def promql_numbers(url: str, tenant: str = "an-a") -> dict[str, tuple[int, float]]:
+    """Per `instance`/`job`: (samples, sum of values) by PromQL over the whole range."""
+    c = Client(url, tenant=tenant)
+    out: dict[str, list] = {}
+    for fn in ("count_over_time", "sum_over_time"):
+        df = c.query(f'{fn}({{__name__=~"an_.*"}}[2h])', time=END_S).to_pandas()
+        for _, row in df.iterrows():
+            key = row["instance"] if isinstance(row.get("instance"), str) else row["job"]
+            out.setdefault(key, [0, 0.0])[0 if fn == "count_over_time" else 1] = row["value"]
+    return {k: (int(v[0]), float(v[1])) for k, v in out.items()}
+
+
+def grouped(table: pa.Table) -> dict[str, tuple[int, float]]:
+    """The same numbers from a tidy table (export, client)."""
+    df = table.to_pandas()
+    key = df["instance"].astype("string").replace("", None).fillna(df["job"].astype("string"))  # CSV writes a missing label as ""
+    g = df.groupby(key)["value"].agg(["count", "sum"])
+    return {k: (int(r["count"]), float(r["sum"])) for k, r in g.iterrows()}
+
+
+def duckdb_numbers(con) -> dict[str, tuple[int, float]]:
+    """The same numbers from the `samples` view."""
+    rows = con.sql("SELECT coalesce(instance, job), count(*), sum(value) FROM samples GROUP BY 1").fetchall()
+    return {k: (n, s) for k, n, s in rows}
+
+
+@pytest.fixture(scope="package")
+def server(tmp_path_factory):
+    """A `mytsdb all` on the local filesystem with `load`'s data."""
+    root = tmp_path_factory.mktemp("analytics")
+    proc = MytsdbProcess(root / "server", {**BACKFILL_CONFIG, "compactor": {"compaction_interval": "1000h"}})
+    proc.data_dir.mkdir()
+    proc.start()
+    load(proc)
     yield proc
     proc.kill()
-
-

@@ -32,22 +32,23 @@ class FileSets:
 
 
 def file_sets(manifest: Manifest) -> FileSets:
-    """One sweep over the files in `min_time` order: a file overlaps an earlier one if it
-    starts before the latest end so far, and a later one if the next file starts before it
-    ends (later files start later still)."""
-    files = manifest.files
+    """Split by a sweep over the files sorted by start time (n log n, for tenants with many
+    files): a file overlaps an earlier-starting one when it starts before the latest end seen
+    so far, and a later-starting one when the next file starts before it ends. Non-raw
+    entries (downsampled copies, kept apart by the manifest) never get in."""
+    files = [f for f in manifest.files if f.resolution == 0]
     if len(files) < 2:
         return FileSets(tuple(files), ())
     order = np.argsort([f.min_time for f in files], kind="stable")
-    lo = np.array([files[i].min_time for i in order])
-    hi = np.array([files[i].max_time for i in order])
-    latest_end = np.maximum.accumulate(hi)
+    lo = np.array([files[i].min_time for i in order], np.int64)
+    hi = np.array([files[i].max_time for i in order], np.int64)
+    ends_before = np.maximum.accumulate(hi)
     shared = np.zeros(len(files), bool)
-    shared[1:] |= lo[1:] <= latest_end[:-1]
-    shared[:-1] |= lo[1:] <= hi[:-1]
-    overlapping = {int(i) for i, s in zip(order, shared) if s}
-    return FileSets(tuple(f for i, f in enumerate(files) if i not in overlapping),
-                    tuple(f for i, f in enumerate(files) if i in overlapping))
+    shared[1:] |= lo[1:] <= ends_before[:-1]
+    shared[:-1] |= hi[:-1] >= lo[1:]
+    by_file = np.empty_like(shared)
+    by_file[order] = shared
+    return FileSets(tuple(f for f, s in zip(files, by_file) if not s), tuple(f for f, s in zip(files, by_file) if s))
 
 
 def label_columns(names: list[str]) -> list[str]:

@@ -3,12 +3,17 @@ for one tenant (`tsdb.analytics.contract`), built from the tenant's manifest.
 
 A convenience for people who already hold the bucket's credentials, **not a security
 boundary**: the views read only the tenant's files, but the connection can read anything
-its credentials reach. Arrow Flight SQL is the tenant-safe surface.
+its credentials reach. Arrow Flight SQL is the tenant-safe surface. The views see what is
+flushed (the manifest when the connection was opened): samples still in an ingester's head
+are not in the bucket yet (Flight SQL's `samples` has them), and a connection kept open
+longer than the compactor's `deletion_delay` may find files it lists deleted: reconnect.
 
 Storage: local paths for the filesystem backend; for S3, the manifest's objects through
-obstore's fsspec adapter registered in DuckDB (`tsdb.analytics.s3` makes its reads safe
-from DuckDB's threads), which works offline (`INSTALL httpfs` needs
-the internet; DESIGN §9). The views read exact file lists, so no glob is ever expanded.
+obstore's fsspec adapter registered in DuckDB (`tsdb.analytics.s3`, which makes its reads
+safe from DuckDB's threads), which works offline (`INSTALL httpfs` needs the internet;
+DESIGN §9). The other offline route, PyPI's repackaged httpfs extension, exists
+only for DuckDB 1.5.x, and the project runs DuckDB 2. The views read exact file lists, so no
+glob is ever expanded (the adapter's glob is what breaks on `**`).
 """
 from __future__ import annotations
 

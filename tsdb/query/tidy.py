@@ -5,10 +5,13 @@ client hands to pandas and polars.
 Label columns follow the Parquet layout's naming rule (`tsdb.layout.columns`): a label
 named like a fixed column (`timestamp`, `value`, `metric`, ...) or starting with `__` is
 `__label_<name>`. Label columns are dictionary-encoded, as in the Parquet files (pandas
-gets categoricals). Stale markers are not samples and are left out.
+gets categoricals), with the narrowest index type their dictionary fits: a label repeats
+on every row of its series, so 4-byte indices would be most of an export's bytes. Stale
+markers are not samples and are left out.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -21,12 +24,12 @@ from tsdb.layout.columns import METRIC, METRIC_NAME_LABEL, TIMESTAMP, TIMESTAMP_
 _STALE_BITS = np.uint64(0x7FF0000000000002)
 
 
-LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())  # as the Parquet layout stores them; pandas: categorical
-
-
-def tidy_schema(label_names: list[str]) -> pa.Schema:
-    return pa.schema([(METRIC, LABEL_TYPE)] + [(label_column_name(n), LABEL_TYPE) for n in label_names]
-                     + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
+def index_type(dictionary_size: int) -> pa.DataType:
+    """The narrowest signed index type (Arrow's dictionaries want signed) for a dictionary."""
+    for t, top in ((pa.int8(), 1 << 7), (pa.int16(), 1 << 15)):
+        if dictionary_size <= top:
+            return t
+    return pa.int32()
 
 
 def label_names_of(ss: SeriesSet) -> list[str]:
@@ -34,30 +37,49 @@ def label_names_of(ss: SeriesSet) -> list[str]:
     return sorted({k for labels in ss.labels for k in labels} - {METRIC_NAME_LABEL}, key=label_column_name)
 
 
-def tidy_batches(ss: SeriesSet, label_names: list[str] | None = None,
-                 batch_rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
-    """`ss` in batches of about `batch_rows` rows (whole series), all of one schema."""
-    names = label_names_of(ss) if label_names is None else label_names
-    schema = tidy_schema(names)
-    keep = np.asarray(ss.values, np.float64).view(np.uint64) != _STALE_BITS
-    kept = np.r_[0, np.cumsum(keep)][ss.offsets]  # row offsets of each series after the drop
-    ts, values = ss.timestamps[keep], ss.values[keep]
-    # One dictionary entry per distinct value and one index per series: rows only take indices.
-    per_series = {n: pc.dictionary_encode(pa.array([labels.get(n) for labels in ss.labels], pa.string()))
-                  for n in [METRIC_NAME_LABEL, *names]}
-    start = 0
-    while start < ss.n_series:
-        stop = int(np.searchsorted(kept, kept[start] + batch_rows, side="right")) - 1
-        stop = min(max(stop, start + 1), ss.n_series)
-        lo, hi = int(kept[start]), int(kept[stop])
-        take = pa.array(np.repeat(np.arange(start, stop), np.diff(kept[start:stop + 1])))
-        columns = [pa.DictionaryArray.from_arrays(per_series[n].indices.take(take), per_series[n].dictionary)
-                   for n in [METRIC_NAME_LABEL, *names]]
-        columns += [pa.array(ts[lo:hi]).cast(TIMESTAMP_TYPE), pa.array(values[lo:hi], pa.float64())]
-        yield pa.RecordBatch.from_arrays(columns, schema=schema)
-        start = stop
+@dataclass(frozen=True)
+class Tidy:
+    """A series set ready to be cut into tidy batches: `schema` is known before the first
+    batch (a stream's writer needs it), and `batches()` yields rows of whole series."""
+
+    ss: SeriesSet
+    schema: pa.Schema
+    per_series: tuple[pa.DictionaryArray, ...]  # per label column: one entry per series
+
+    @classmethod
+    def of(cls, ss: SeriesSet, label_names: list[str] | None = None) -> "Tidy":
+        names = label_names_of(ss) if label_names is None else label_names
+        # One dictionary entry per distinct value and one index per series: rows only take indices.
+        per_series = []
+        for n in [METRIC_NAME_LABEL, *names]:
+            encoded = pc.dictionary_encode(pa.array([labels.get(n) for labels in ss.labels], pa.string()))
+            per_series.append(pa.DictionaryArray.from_arrays(
+                encoded.indices.cast(index_type(len(encoded.dictionary))), encoded.dictionary))
+        fields = [pa.field(METRIC if i == 0 else label_column_name(n), a.type)
+                  for i, (n, a) in enumerate(zip([METRIC_NAME_LABEL, *names], per_series))]
+        schema = pa.schema(fields + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
+        return cls(ss, schema, tuple(per_series))
+
+    def batches(self, batch_rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+        """About `batch_rows` rows each (whole series), all of `schema`."""
+        ss = self.ss
+        keep = np.asarray(ss.values, np.float64).view(np.uint64) != _STALE_BITS
+        kept = np.r_[0, np.cumsum(keep)][ss.offsets]  # row offsets of each series after the drop
+        ts, values = ss.timestamps[keep], ss.values[keep]
+        start = 0
+        while start < ss.n_series:
+            stop = int(np.searchsorted(kept, kept[start] + batch_rows, side="right")) - 1
+            stop = min(max(stop, start + 1), ss.n_series)
+            lo, hi = int(kept[start]), int(kept[stop])
+            take = pa.array(np.repeat(np.arange(start, stop), np.diff(kept[start:stop + 1])))
+            columns = [pa.DictionaryArray.from_arrays(a.indices.take(take), a.dictionary) for a in self.per_series]
+            columns += [pa.array(ts[lo:hi]).cast(TIMESTAMP_TYPE), pa.array(values[lo:hi], pa.float64())]
+            yield pa.RecordBatch.from_arrays(columns, schema=self.schema)
+            start = stop
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
 
 
 def tidy_table(ss: SeriesSet) -> pa.Table:
-    names = label_names_of(ss)
-    return pa.Table.from_batches(list(tidy_batches(ss, names)), schema=tidy_schema(names))
+    return Tidy.of(ss).table()

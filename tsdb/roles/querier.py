@@ -15,6 +15,7 @@ from tsdb.config import Config
 from tsdb.manifest import ManifestStore
 from tsdb.querier import ClientPool, Querier
 from tsdb.roles.base import Role
+from tsdb.sql.guard import storage_roots
 from tsdb.sql.tables import querier_sessions
 from tsdb.storage.bucket import open_bucket
 from tsdb.storegateway import RefreshingManifests
@@ -36,7 +37,7 @@ class QuerierRole(Role):
     def start_role(self) -> None:
         self.flight = QueryFlightServer(self.flight_location, FanOutBackend(self.querier, self.cfg),
                                         registry=self.metrics.registry,
-                                        sql=FlightSqlService(querier_sessions(self.querier)),
+                                        sql=FlightSqlService(querier_sessions(self.querier), storage_roots(self.cfg)),
                                         sql_tokens=self.cfg.server.flight_sql_tokens)
         self.flight.serve_in_thread()
 

@@ -12,10 +12,10 @@ import pyarrow.dataset as ds
 from datafusion import Table, udtf
 
 from tsdb.api.common import parse_duration_ns, parse_time_value
-from tsdb.ha_tracker import xxh64_many
 from tsdb.labelsets import label_values
 from tsdb.layout.columns import LABELS, LABELS_TYPE, METRIC, METRIC_NAME_LABEL, SERIES_ID, TIMESTAMP, \
     TIMESTAMP_TYPE, VALUE
+from tsdb.sql.ids import series_ids
 
 RESULT_SCHEMA = pa.schema([(METRIC, pa.string()), (LABELS, LABELS_TYPE), (SERIES_ID, pa.uint64()),
                            (TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
@@ -39,10 +39,7 @@ def promql_function(engine: Any, source: Callable[[], Any]):
 def result_table(matrix: list) -> pa.Table:
     """A range query's series as rows; `series_id` is Prometheus' labels hash of each output."""
     labels = pa.array([sorted(s.labels.items()) for s in matrix], LABELS_TYPE)
-    keys = [b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in sorted(s.labels.items()))
-            for s in matrix]
-    lengths = np.array([len(k) for k in keys], np.int64)
-    ids = xxh64_many(np.frombuffer(b"".join(keys), np.uint8), np.cumsum(lengths) - lengths, lengths)
+    ids = series_ids([s.labels for s in matrix])
     counts = np.array([len(s.timestamps) for s in matrix], np.int64)
     take = pa.array(np.repeat(np.arange(len(matrix)), counts), pa.int64())
     ts = np.concatenate([s.timestamps for s in matrix]) if matrix else np.zeros(0, np.int64)
