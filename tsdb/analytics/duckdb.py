@@ -21,15 +21,21 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import pyarrow as pa
 
+from promql.engine.selectors import is_stale
 from tsdb.analytics.contract import FileSets, file_sets, label_columns
 from tsdb.config import Config, load_config
-from tsdb.layout.columns import LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE
+from tsdb.layout.columns import LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE, label_from_column_name
 from tsdb.manifest import FileEntry, ManifestStore
 from tsdb.storage.bucket import open_bucket
 from tsdb.storage.config import StorageConfig
 from tsdb.tenancy import Tenant
 
+# Computed per stored row, before the duplicate rule: DuckDB's `arg_max` over a struct (its
+# plan for `row_number() = 1`) returns every NaN as the plain one, so the marker's bits are
+# gone after it.
+_STALE = f"CASE WHEN isnan({VALUE}) THEN NOT _not_stale({VALUE}) ELSE false END AS _stale"
 EMPTY_SAMPLES = (f"SELECT NULL::VARCHAR AS {METRIC}, NULL::MAP(VARCHAR, VARCHAR) AS {LABELS}, "
                  f"NULL::UBIGINT AS {SERIES_ID}, NULL::TIMESTAMPTZ AS \"{TIMESTAMP}\", NULL::DOUBLE AS {VALUE} "
                  "WHERE false")
@@ -45,8 +51,16 @@ def duckdb_connect(tenant: str | Tenant, config: str | Path | Config | None = No
     manifest = ManifestStore(open_bucket(cfg.storage)).load(tenant)
     con = duckdb.connect()
     locate = attach_storage(con, cfg.storage)
+    con.create_function("_not_stale", not_stale, ["DOUBLE"], "BOOLEAN", type="arrow")
     create_views(con, file_sets(manifest), locate)
     return con
+
+
+def not_stale(values: pa.Array) -> pa.Array:
+    """`_not_stale(value)`: false for Prometheus' stale marker (a NaN with its own bits, which
+    no SQL function of DuckDB tells from another NaN), true for every other value. The views
+    call it only for NaN values."""
+    return pa.array(~is_stale(values.to_numpy(zero_copy_only=False)))
 
 
 def attach_storage(con: duckdb.DuckDBPyConnection, storage: StorageConfig) -> Callable[[str], str]:
@@ -65,13 +79,15 @@ def attach_storage(con: duckdb.DuckDBPyConnection, storage: StorageConfig) -> Ca
 
 
 def create_views(con: duckdb.DuckDBPyConnection, sets: FileSets, locate: Callable[[str], str]) -> None:
+    """`samples` (stale markers dropped, after the duplicate rule so a newer marker still
+    wins) and `series` (rows as stored, stale markers counted, as in the sidecars)."""
     parts = [_samples_sql(con, sets.alone, locate, dedup=False), _samples_sql(con, sets.overlapping, locate, dedup=True)]
     parts = [p for p in parts if p is not None]
     columns = sorted({c for p in parts for c in p[1]})
-    selects = [_select(sql, have, columns) for sql, have in parts] or [EMPTY_SAMPLES]
-    con.execute("CREATE VIEW samples AS " + " UNION ALL ".join(selects))
-    overlapping = _select(*parts[-1], columns) if sets.overlapping else None
-    con.execute("CREATE VIEW series AS " + _series_sql(sets.alone, overlapping, locate))
+    selects = [_select(sql, have, partial, columns) for sql, have, partial in parts]
+    samples = [f"SELECT * EXCLUDE (_stale) FROM ({s}) WHERE NOT _stale" for s in selects] or [EMPTY_SAMPLES]
+    con.execute("CREATE VIEW samples AS " + " UNION ALL ".join(samples))
+    con.execute("CREATE VIEW series AS " + _series_sql(sets.alone, selects[-1] if sets.overlapping else None, locate))
 
 
 def _literal(text: str) -> str:
@@ -87,25 +103,58 @@ def _files(entries: tuple[FileEntry, ...], locate: Callable[[str], str], sidecar
 
 
 def _samples_sql(con: duckdb.DuckDBPyConnection, entries: tuple[FileEntry, ...], locate: Callable[[str], str],
-                 dedup: bool) -> tuple[str, list[str]] | None:
-    """(SQL of a file set's samples, its label columns), or None for an empty set."""
+                 dedup: bool) -> tuple[str, list[str], set[str]] | None:
+    """(SQL of a file set's samples, its label columns, those some of its files lack), or
+    None for an empty set."""
     if not entries:
         return None
-    scan = f"read_parquet({_files(entries, locate)}, union_by_name = true{', filename = true' if dedup else ''})"
-    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
-    labels = label_columns([n for n in names if n != "filename"])
+    files = _files(entries, locate)
+    scan = f"read_parquet({files}, union_by_name = true{', filename = true' if dedup else ''})"
+    in_files = _top_level_counts(con.execute(
+        f"SELECT file_name, name, coalesce(num_children, 0) FROM parquet_schema({files}) "
+        "ORDER BY file_name, column_id").fetchall())
+    labels = label_columns(list(in_files))
+    partial = {c for c in labels if in_files[c] < len(entries)}
     if not dedup:
-        return f"SELECT * FROM {scan}", labels
+        return f"SELECT *, {_STALE} FROM {scan}", labels, partial
     # DESIGN §3: one row per (series, timestamp); where copies differ the highest write sequence wins.
     seqs = ", ".join(f"({_literal(locate(e.path))}, {e.seq})" for e in entries)
-    return (f"SELECT * EXCLUDE (filename, _seq) FROM {scan} JOIN (VALUES {seqs}) AS _f(filename, _seq) USING (filename) "
-            f"QUALIFY row_number() OVER (PARTITION BY {SERIES_ID}, \"{TIMESTAMP}\" ORDER BY _seq DESC) = 1"), labels
+    return (f"SELECT * EXCLUDE (filename, _seq), {_STALE} FROM {scan} JOIN (VALUES {seqs}) AS _f(filename, _seq) "
+            "USING (filename) "
+            f"QUALIFY row_number() OVER (PARTITION BY {SERIES_ID}, \"{TIMESTAMP}\" ORDER BY _seq DESC) = 1"), labels, partial
 
 
-def _select(sql: str, have: list[str], columns: list[str]) -> str:
-    """The contract's column order, NULL for label columns this file set lacks."""
-    labels = [_ident(c) if c in have else f"NULL::VARCHAR AS {_ident(c)}" for c in columns]
-    cols = [METRIC, *labels, LABELS, SERIES_ID, f'"{TIMESTAMP}"', VALUE]
+def _top_level_counts(rows: list[tuple[str, str, int]]) -> dict[str, int]:
+    """How many files have each top-level column, from `parquet_schema`'s rows (the schema
+    tree depth first, each node with its number of children): the map's `key` and `value`
+    are not columns of the file."""
+    counts: dict[str, int] = {}
+    pending: list[int] = []  # children still to come, per open node; the root's first
+    file = None
+    for file_name, name, children in rows:
+        if file_name != file:
+            file, pending = file_name, [children]  # the root
+            continue
+        if len(pending) == 1:
+            counts[name] = counts.get(name, 0) + 1
+        pending[-1] -= 1
+        if children:
+            pending.append(children)
+        while len(pending) > 1 and pending[-1] == 0:
+            pending.pop()
+    return counts
+
+
+def _select(sql: str, have: list[str], partial: set[str], columns: list[str]) -> str:
+    """The contract's column order. A label column that some files promoted and others did
+    not (each file promotes its own most common labels) is read from `labels` where the
+    file lacks it; NULL for columns no file of this set has and for series without the label."""
+    def label(c: str) -> str:
+        from_map = f"map_extract_value({LABELS}, {_literal(label_from_column_name(c) or c)})"
+        if c not in have:
+            return f"{from_map}::VARCHAR AS {_ident(c)}"
+        return f"coalesce({_ident(c)}, {from_map}) AS {_ident(c)}" if c in partial else _ident(c)
+    cols = [METRIC, *map(label, columns), LABELS, SERIES_ID, f'"{TIMESTAMP}"', VALUE, "_stale"]
     return f"SELECT {', '.join(cols)} FROM ({sql})"
 
 

@@ -189,6 +189,11 @@ def open_writer(sink, schema: pa.Schema, sort_columns: list[str], bloom: list[st
         use_dictionary=dictionary_columns,
         column_encoding={TIMESTAMP: "DELTA_BINARY_PACKED", VALUE: "BYTE_STREAM_SPLIT"},
         write_page_index=True,
+        # No min/max for `value`: Parquet leaves NaN out of them (as it must), and DuckDB
+        # 2.0 prunes row groups by them as if no NaN were there (`isnan(value)`, `value > x`
+        # silently lose rows: duckdb/duckdb#25521). Nothing prunes by value; none for the
+        # `labels` map's leaves either (no reader prunes by them).
+        write_statistics=[n for n in schema.names if n not in (VALUE, LABELS)],
         # Parquet numbers leaf columns (the `labels` map has two), so let pyarrow map names.
         sorting_columns=pq.SortingColumn.from_ordering(schema, [(c, "ascending") for c in sort_columns]),
         bloom_filter_options={c: {"ndv": max(min(n_rows, opts.row_group_rows) // 8, 1024), "fpp": 0.01}
