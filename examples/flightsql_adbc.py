@@ -31,9 +31,13 @@ def main(argv: list[str] | None = None) -> None:
         cur.execute("""SELECT metric, count(*) AS samples, count(DISTINCT series_id) AS series,
                               min("timestamp") AS first, max("timestamp") AS last
                        FROM samples GROUP BY metric ORDER BY samples DESC LIMIT 10""")
-        print(cur.fetch_arrow_table().to_pandas().to_string())
+        top = cur.fetch_arrow_table().to_pandas()
+        print(top.to_string())
         cur.execute("SELECT metric, labels, samples FROM series ORDER BY samples DESC LIMIT 5")
         print(cur.fetch_arrow_table().to_pandas().to_string())
+        if len(top):  # parameters: `?` (or `$1`, `$2`), bound by the driver on a prepared statement
+            cur.execute("SELECT count(*), count(DISTINCT series_id) FROM samples WHERE metric = ?", (top.metric[0],))
+            print("{}: {} samples in {} series".format(top.metric[0], *cur.fetchone()))
         end = time.time()
         cur.execute(f"""SELECT metric, count(*) AS points, avg(value) AS mean
                         FROM promql('count by (__name__) ({{__name__=~".+"}})', {end - 3600}, {end}, '5m')

@@ -157,6 +157,12 @@ class QueryFlightServer(fl.FlightServerBase):
             return fl.RecordBatchStream(pa.Table.from_batches(batches, SERIES_DATA_SCHEMA))
         return self._run("select", work)
 
+    def do_put(self, context, descriptor, reader, writer):
+        if self.sql is None:
+            raise NotImplementedError("Flight SQL is not served here")
+        tenant = self._sql_tenant(context)
+        return self._run_sql("sql_put", lambda: self.sql.do_put(tenant, descriptor, reader, writer))
+
     def do_action(self, context, action):
         if action.type == "health":
             return [b"ok"]

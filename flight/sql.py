@@ -21,7 +21,7 @@ from google.protobuf import any_pb2
 from flight.sql_handles import Handles, Statement
 from schemas.flightsql import FlightSql_pb2 as sql_pb
 from tsdb.sql.contract import CATALOG, SCHEMA, TABLES
-from tsdb.sql.guard import QUERY_OPTIONS, SqlRefused, check
+from tsdb.sql.guard import QUERY_OPTIONS, SqlRefused, check, numbered_placeholders
 from tsdb.tenancy import Tenant
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,11 @@ class FlightSqlService:
         cmd = _unpack(descriptor.command)
         name = cmd.DESCRIPTOR.name
         if name in ("CommandStatementQuery", "CommandPreparedStatementQuery"):
-            query = (cmd.query if name == "CommandStatementQuery"
-                     else self.prepared.get(tenant, cmd.prepared_statement_handle).query)
-            stmt = self._plan(tenant, query)
+            if name == "CommandStatementQuery":
+                stmt = self._plan(tenant, cmd.query)
+            else:
+                prepared = self.prepared.get(tenant, cmd.prepared_statement_handle)
+                stmt = self._plan(tenant, prepared.query, prepared.params)
             ticket = _pack(sql_pb.TicketStatementQuery(statement_handle=self.tickets.add(stmt)))
             return self._info(descriptor, ticket, stmt.schema)
         return self._info(descriptor, descriptor.command, self._catalog_schema(cmd))
@@ -103,7 +105,7 @@ class FlightSqlService:
         name = cmd.DESCRIPTOR.name
         if name == "TicketStatementQuery":
             stmt = self.tickets.get(tenant, cmd.statement_handle, take=True)
-            df = stmt.session.sql_with_options(stmt.query, QUERY_OPTIONS)
+            df = stmt.session.sql_with_options(stmt.query, QUERY_OPTIONS, param_values=stmt.param_values())
             reader = pa.RecordBatchReader.from_batches(stmt.schema, _batches(df, stmt.schema))
             return fl.RecordBatchStream(reader)
         return fl.RecordBatchStream(self._catalog_table(tenant, cmd))
@@ -112,7 +114,7 @@ class FlightSqlService:
         if action.type == "CreatePreparedStatement":
             req = _unpack(action.body.to_pybytes(), sql_pb.ActionCreatePreparedStatementRequest)
             planned = self._plan(tenant, req.query)
-            handle = self.prepared.add(Statement(tenant, req.query, planned.schema))
+            handle = self.prepared.add(Statement(tenant, planned.query, planned.schema))
             result = sql_pb.ActionCreatePreparedStatementResult(
                 prepared_statement_handle=handle, dataset_schema=planned.schema.serialize().to_pybytes())
             return [_pack(result)]
@@ -122,17 +124,35 @@ class FlightSqlService:
             return []
         raise NotImplementedError(f"Flight SQL action {action.type!r} is not supported")
 
+    def do_put(self, tenant: Tenant, descriptor: fl.FlightDescriptor, reader, writer) -> None:
+        """Parameters for a prepared statement (`CommandPreparedStatementQuery`): one row,
+        its columns in placeholder order (`?` or `$1`, `$2`, …), kept for the statement's
+        next executions. The handle stays the same, so the answer repeats it."""
+        cmd = _unpack(descriptor.command)
+        if cmd.DESCRIPTOR.name != "CommandPreparedStatementQuery":
+            raise NotImplementedError(f"Flight SQL {cmd.DESCRIPTOR.name} is not supported: queries only")
+        rows = reader.read_all()
+        if rows.num_rows > 1:
+            raise SqlRefused(f"one row of parameters per execution, not {rows.num_rows}")
+        params = {str(i + 1): column[0] for i, column in enumerate(rows.columns)} if rows.num_rows else {}
+        self.prepared.bind(tenant, cmd.prepared_statement_handle, params)
+        result = sql_pb.DoPutPreparedStatementResult(prepared_statement_handle=cmd.prepared_statement_handle)
+        writer.write(pa.py_buffer(result.SerializeToString()))
+
     # -- statements ----------------------------------------------------------------------
 
-    def _plan(self, tenant: Tenant, query: str) -> Statement:
-        """Check and plan `query` for `tenant` on a fresh session."""
+    def _plan(self, tenant: Tenant, query: str, params: dict[str, pa.Scalar] | None = None) -> Statement:
+        """Check and plan `query` for `tenant` on a fresh session (`?` parameters numbered
+        as DataFusion's `$1`, `$2`, …; a prepared statement is planned before its
+        parameters are bound)."""
         check(query, self.roots)
+        query = numbered_placeholders(query)
         ctx = self.session(tenant)
         try:
-            schema = ctx.sql_with_options(query, QUERY_OPTIONS).schema()
+            schema = ctx.sql_with_options(query, QUERY_OPTIONS, param_values=dict(params) if params else None).schema()
         except Exception as e:  # DataFusion's planning errors: the user's SQL is wrong
             raise SqlRefused(error_text(e)) from None
-        return Statement(tenant, query, schema, ctx)
+        return Statement(tenant, query, schema, ctx, params)
 
     @staticmethod
     def _info(descriptor: fl.FlightDescriptor, ticket: bytes, schema: pa.Schema) -> fl.FlightInfo:

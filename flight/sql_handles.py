@@ -1,6 +1,7 @@
 """Flight SQL's statement handles: bounded, each bound to the tenant that made it.
 
-Two kinds: a prepared statement keeps its query and result schema until closed; a ticket
+Two kinds: a prepared statement keeps its query, result schema and bound parameters until
+closed; a ticket
 (what `GetFlightInfo` hands out) also keeps the DataFusion session it was planned on, so
 the `DoGet` reads the data the plan saw, and is taken by that one `DoGet`. A session holds
 a copy of the tenant's recent (head) data, so a ticket nobody fetches expires after
@@ -8,6 +9,7 @@ a copy of the tenant's recent (head) data, so a ticket nobody fetches expires af
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -26,6 +28,10 @@ class Statement:
     query: str
     schema: pa.Schema
     session: object | None = None  # a datafusion.SessionContext, for tickets
+    params: dict[str, pa.Scalar] | None = None  # bound parameters, `$1` as "1"
+
+    def param_values(self) -> dict[str, pa.Scalar] | None:
+        return dict(self.params) if self.params else None
 
 
 class Handles:
@@ -62,6 +68,14 @@ class Handles:
             if take:
                 del self._items[handle]
         return stmt
+
+    def bind(self, tenant: Tenant, handle: bytes, params: dict[str, pa.Scalar]) -> None:
+        """Bind `params` to the statement of `handle` for its next executions."""
+        with self._lock:
+            stmt, made = self._items.get(handle, (None, 0.0))
+            if stmt is None or stmt.tenant != tenant:
+                raise SqlRefused("unknown or expired statement handle")
+            self._items[handle] = (dataclasses.replace(stmt, params=params), made)
 
     def close(self, tenant: Tenant, handle: bytes) -> None:
         with self._lock:

@@ -86,6 +86,12 @@ class CommandPreparedStatementQuery(_message.Message):
     prepared_statement_handle: bytes
     def __init__(self, prepared_statement_handle: _Optional[bytes] = ...) -> None: ...
 
+class DoPutPreparedStatementResult(_message.Message):
+    __slots__ = ("prepared_statement_handle",)
+    PREPARED_STATEMENT_HANDLE_FIELD_NUMBER: _ClassVar[int]
+    prepared_statement_handle: bytes
+    def __init__(self, prepared_statement_handle: _Optional[bytes] = ...) -> None: ...
+
 class CommandStatementUpdate(_message.Message):
     __slots__ = ("query", "transaction_id")
     QUERY_FIELD_NUMBER: _ClassVar[int]

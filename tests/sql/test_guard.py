@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsdb.sql.guard import SqlRefused, check, lex
+from tsdb.sql.guard import SqlRefused, check, lex, numbered_placeholders
 
 ROOTS = ("/srv/mytsdb/data", "/srv/mytsdb/data/bucket")
 
@@ -68,3 +68,10 @@ def test_lex_splits_code_literals_and_comments():
     lexed = lex("SELECT 'a''b', E'c\\'d', $q$e'f$q$, \"g\"\"h\" /* '/* x */' */ -- 'i'\nFROM t")
     assert lexed.literals == ("a'b", "c'd", "e'f")
     assert lexed.code.split() == ["SELECT", "'',", "'',", "'',", '""', "FROM", "t"]
+
+
+def test_question_mark_parameters_are_numbered_outside_literals_and_comments():
+    sql = "SELECT '?', \"a?\" FROM samples WHERE job = ? AND value > ? -- ?\n AND instance = ?"
+    assert numbered_placeholders(sql) == ("SELECT '?', \"a?\" FROM samples WHERE job = $1 AND value > $2 -- ?\n"
+                                          " AND instance = $3")
+    assert numbered_placeholders("SELECT $1") == "SELECT $1"

@@ -65,3 +65,49 @@ def test_unfetched_tickets_expire_by_age():
     with pytest.raises(SqlRefused):
         handles.get(a, old)
     assert handles.get(a, new).query == "SELECT 2"
+
+
+def test_parameters_bind_through_adbc(server):
+    """ADBC sends `?` parameters with DoPut on a prepared statement; each execution binds its own."""
+    with connect(server, "sq-cols") as conn, conn.cursor() as cur:
+        query = "SELECT count(*) AS n, min(job) AS job FROM samples WHERE job = ? AND value >= ?"
+        cur.execute(query, ("x", 10.0))
+        assert cur.fetchall() == [(10, "x")]
+        cur.execute(query, ("y", 0.0))
+        assert cur.fetchall() == [(20, "y")]
+        cur.execute("SELECT $2 AS b, $1 AS a", (1, "two"))
+        assert cur.fetchall() == [("two", 1)]
+        with pytest.raises(Exception, match="(?i)placeholder"):  # a parameter with no value
+            cur.execute("SELECT count(*) FROM samples WHERE job = ? AND zone = ?", ("x",))
+
+
+def test_parameters_need_one_row_and_their_tenant(server):
+    client = fl.FlightClient(f"grpc+tcp://127.0.0.1:{server.flight_port}")
+    mine = fl.FlightCallOptions(headers=[(b"x-scope-orgid", b"sq-cols")])
+    other = fl.FlightCallOptions(headers=[(b"x-scope-orgid", b"sq-dup")])
+    create = any_pb2.Any()
+    create.Pack(sql_pb.ActionCreatePreparedStatementRequest(query="SELECT count(*) FROM samples WHERE job = ?"))
+    raw = list(client.do_action(fl.Action("CreatePreparedStatement", create.SerializeToString()), mine))[0]
+    created = any_pb2.Any.FromString(raw.body.to_pybytes())
+    result = sql_pb.ActionCreatePreparedStatementResult()
+    created.Unpack(result)
+    cmd = any_pb2.Any()
+    cmd.Pack(sql_pb.CommandPreparedStatementQuery(prepared_statement_handle=result.prepared_statement_handle))
+    descriptor = fl.FlightDescriptor.for_command(cmd.SerializeToString())
+
+    def put(params: pa.Table, options):
+        writer, reader = client.do_put(descriptor, params.schema, options)
+        writer.write_table(params)
+        writer.done_writing()
+        answer = reader.read()
+        writer.close()
+        return answer
+
+    with pytest.raises(pa.ArrowInvalid, match="one row of parameters"):
+        put(pa.table({"0": ["x", "y"]}), mine)
+    with pytest.raises(pa.ArrowInvalid, match="unknown or expired statement handle"):
+        put(pa.table({"0": ["x"]}), other)
+    answer = sql_pb.DoPutPreparedStatementResult.FromString(put(pa.table({"0": ["x"]}), mine).to_pybytes())
+    assert answer.prepared_statement_handle == result.prepared_statement_handle
+    info = client.get_flight_info(descriptor, mine)
+    assert client.do_get(info.endpoints[0].ticket, mine).read_all().column(0).to_pylist() == [20]

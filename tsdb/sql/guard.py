@@ -51,11 +51,13 @@ class Lexed:
 
     code: str
     literals: tuple[str, ...]
+    placeholders: tuple[int, ...] = ()  # offsets of `?` parameters in the statement
 
 
 def lex(sql: str) -> Lexed:
     code: list[str] = []
     literals: list[str] = []
+    placeholders: list[int] = []
     i, n = 0, len(sql)
     while i < n:
         c = sql[i]
@@ -89,9 +91,21 @@ def lex(sql: str) -> Lexed:
             code.append("''")
             i = n if end < 0 else end + len(m.group(0))
         else:
+            if c == "?":
+                placeholders.append(i)
             code.append(c)
             i += 1
-    return Lexed("".join(code), tuple(literals))
+    return Lexed("".join(code), tuple(literals), tuple(placeholders))
+
+
+def numbered_placeholders(sql: str) -> str:
+    """`sql` with each `?` parameter (ODBC/JDBC style, what ADBC clients send) as `$1`, `$2`, …
+    in order, DataFusion's form; a `?` inside a literal, identifier or comment stays."""
+    out, last = [], 0
+    for k, at in enumerate(lex(sql).placeholders, start=1):
+        out += [sql[last:at], f"${k}"]
+        last = at + 1
+    return "".join(out) + sql[last:]
 
 
 def _in_word(sql: str, i: int) -> bool:
