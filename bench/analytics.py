@@ -17,18 +17,12 @@ Data: the disk bench's node-exporter-like set (`bench.feed`), `series` x `steps`
 """
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 
-from bench import backfill, targets
-from bench.compaction import FILE_STEPS, node_feed
-from bench.compactor_run import manifest_files, write_config
+from bench.analytics_data import STEP_MS, TENANT, loaded, median_run
 
-DAY = 86_400_000
-STEP_MS = 15_000
 QUERY = 'SELECT metric, series_id, "timestamp", value FROM samples'
 
 
@@ -45,42 +39,18 @@ class AnalyticsConfig:
         return cls(series=2_000, steps=2_400, runs=2, **kw)
 
 
-def _median_run(label: str, runs: int, work) -> dict:
-    seconds, rows = [], 0
-    for i in range(runs):
-        t0 = time.perf_counter()
-        rows = work()
-        seconds.append(time.perf_counter() - t0)
-        print(f"  {label} {i + 1}/{runs}: {rows:,} rows in {seconds[-1]:.2f}s ({rows / seconds[-1]:,.0f} rows/s)",
-              flush=True)
-    med = statistics.median(seconds)
-    return {"rows": rows, "seconds": round(med, 3), "rows_per_second": round(rows / med),
-            "seconds_range": [round(min(seconds), 3), round(max(seconds), 3)]}
-
-
 def run(cfg: AnalyticsConfig) -> dict:
-    import adbc_driver_flightsql.dbapi as flight_sql
     import duckdb
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from tsdb.client import Client
 
-    start = (int(time.time() * 1000) // DAY - 3) * DAY
-    n = cfg.series * cfg.steps
-    print(f"[analytics] {cfg.series:,} series x {cfg.steps} steps = {n:,} rows", flush=True)
-    feed = node_feed(cfg.series, start, cfg.steps)
-    out: dict = {"config": {**asdict(cfg), "rows": n}}
-    with targets.running("mytsdb", lambda t: write_config(t.workdir / "mytsdb.yaml", cfg.series)) as t:
-        out["load"] = backfill.load_flushed(t, feed, cfg.steps, FILE_STEPS, cfg.concurrency)
-        del feed
-        data_dir = t.extra["data_dir"]
-        flight_port = int(t.argv[t.argv.index("--flight-port") + 1])
-        entries = manifest_files(t.workdir / "mytsdb.yaml", data_dir)
-        files = [str(data_dir / "bucket" / e.path) for e in entries]
-        print(f"[analytics] {len(files)} files, {sum(e.rows for e in entries):,} rows", flush=True)
-
-        conn = flight_sql.connect(f"grpc://127.0.0.1:{flight_port}",
-                                  db_kwargs={"adbc.flight.sql.rpc.call_header.x-scope-orgid": "anonymous"})
+    out: dict = {"config": {**asdict(cfg), "rows": cfg.series * cfg.steps}}
+    with loaded("analytics", cfg.series, cfg.steps, cfg.concurrency) as data:
+        out["load"] = data.load[0]
+        files, start = data.files, data.start_ms
+        conn = data.flight_sql()
 
         def flight_sql_rows() -> int:
             with conn.cursor() as cur:
@@ -88,32 +58,30 @@ def run(cfg: AnalyticsConfig) -> dict:
                 return cur.fetch_arrow_table().num_rows
 
         def duckdb_rows() -> int:
-            con = duckdb.connect()
-            rel = con.sql(f"SELECT metric, series_id, \"timestamp\", value FROM read_parquet({files!r})")
+            rel = duckdb.connect().sql(f"SELECT metric, series_id, \"timestamp\", value FROM read_parquet({files!r})")
             return rel.fetch_arrow_table().num_rows
 
-        out["flight_sql"] = _median_run("flight sql", cfg.runs, flight_sql_rows)
-        out["duckdb"] = _median_run("duckdb    ", cfg.runs, duckdb_rows)
+        out["flight_sql"] = median_run("flight sql", cfg.runs, flight_sql_rows)
+        out["duckdb"] = median_run("duckdb    ", cfg.runs, duckdb_rows)
         conn.close()
         out["flight_sql_vs_duckdb"] = round(out["flight_sql"]["rows_per_second"] / out["duckdb"]["rows_per_second"], 3)
 
         end_ms = start + int(cfg.steps * cfg.export_fraction) * STEP_MS - 1
-        http = Client(t.url, tenant="anonymous")
-        flight = Client(t.url, tenant="anonymous", flight_url=f"grpc+tcp://127.0.0.1:{flight_port}")
+        http = Client(data.target.url, tenant=TENANT)
+        flight = Client(data.target.url, tenant=TENANT, flight_url=f"grpc+tcp://127.0.0.1:{data.flight_port}")
         match = '{__name__=~".+"}'
 
         def read_table_rows() -> int:
-            import pyarrow.compute as pc
             bound = pa.scalar(end_ms, pa.timestamp("ms", tz="UTC"))
             columns = sorted({n for f in files for n in pq.read_schema(f).names} - {"labels", "series_id"})
             table = pq.read_table(files, columns=columns, filters=pc.field("timestamp") <= bound)
             return len(table.to_pandas())
 
-        out["export_http"] = _median_run("export http  ", cfg.runs,
-                                         lambda: len(http.export(match, start / 1000, end_ms / 1000).to_pandas()))
-        out["export_flight"] = _median_run("export flight", cfg.runs,
-                                           lambda: len(flight.export(match, start / 1000, end_ms / 1000).to_pandas()))
-        out["read_table"] = _median_run("read_table   ", cfg.runs, read_table_rows)
+        out["export_http"] = median_run("export http  ", cfg.runs,
+                                        lambda: len(http.export(match, start / 1000, end_ms / 1000).to_pandas()))
+        out["export_flight"] = median_run("export flight", cfg.runs,
+                                          lambda: len(flight.export(match, start / 1000, end_ms / 1000).to_pandas()))
+        out["read_table"] = median_run("read_table   ", cfg.runs, read_table_rows)
         for k in ("export_http", "export_flight"):
             out[f"{k}_vs_read_table"] = round(out[k]["rows_per_second"] / out["read_table"]["rows_per_second"], 3)
     print(f"[analytics] Flight SQL / DuckDB {out['flight_sql_vs_duckdb']:.2f}; export over HTTP / read_table "

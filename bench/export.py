@@ -11,16 +11,10 @@ whole tenant, so the server reads every file just as `read_table` does.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
-from bench import backfill, targets
-from bench.analytics import _median_run
-from bench.compaction import FILE_STEPS, node_feed
-from bench.compactor_run import TENANT, manifest_files, write_config
+from bench.analytics_data import STEP_MS, TENANT, loaded, median_run
 
-DAY = 86_400_000
-STEP_MS = 15_000
 MATCH = '{__name__=~".+"}'
 CASES = (("http_arrow", "`/api/v1/export?format=arrow`"), ("http_parquet", "`/api/v1/export?format=parquet`"),
          ("flight", "the Flight port"))
@@ -43,26 +37,19 @@ def run(cfg: ExportBenchConfig) -> dict:
 
     from tsdb.client import Client
 
-    start = (int(time.time() * 1000) // DAY - 3) * DAY
-    end = start + cfg.steps * STEP_MS
     rows = cfg.series * cfg.steps
-    print(f"[export] {cfg.series:,} series x {cfg.steps} steps = {rows:,} rows", flush=True)
-    feed = node_feed(cfg.series, start, cfg.steps)
     out: dict = {"config": {**asdict(cfg), "rows": rows}}
-    with targets.running("mytsdb", lambda t: write_config(t.workdir / "mytsdb.yaml", cfg.series)) as t:
-        out["load"] = backfill.load_flushed(t, feed, cfg.steps, FILE_STEPS, cfg.concurrency)
-        del feed
-        data_dir = t.extra["data_dir"]
-        flight_port = int(t.argv[t.argv.index("--flight-port") + 1])
-        entries = manifest_files(t.workdir / "mytsdb.yaml", data_dir)
-        files = [str(data_dir / "bucket" / e.path) for e in entries]
+    with loaded("export", cfg.series, cfg.steps, cfg.concurrency) as data:
+        out["load"] = data.load[0]
+        files, start = data.files, data.start_ms
+        end = start + cfg.steps * STEP_MS
         out["files"] = len(files)
-        out["parquet_bytes"] = sum(e.bytes for e in entries)
+        out["parquet_bytes"] = sum(e.bytes for e in data.entries)
         # The tidy frame's columns: everything but the label map and the series ID.
         columns = sorted({n for f in files for n in pq.read_schema(f).names} - {"labels", "series_id"})
 
-        http = Client(t.url, tenant=TENANT)
-        flight = Client(t.url, tenant=TENANT, flight_url=f"grpc+tcp://127.0.0.1:{flight_port}")
+        http = Client(data.target.url, tenant=TENANT)
+        flight = Client(data.target.url, tenant=TENANT, flight_url=f"grpc+tcp://127.0.0.1:{data.flight_port}")
         work = {
             "http_arrow": lambda: len(http.export(MATCH, start / 1000, end / 1000).to_pandas()),
             "http_parquet": lambda: len(http.export(MATCH, start / 1000, end / 1000, format="parquet").to_pandas()),
@@ -73,7 +60,7 @@ def run(cfg: ExportBenchConfig) -> dict:
             got = job()  # warm-up: the server's footer cache, the page cache, imports
             if got != rows:
                 raise RuntimeError(f"{name} made a frame of {got:,} rows, not {rows:,}")
-            out[name] = _median_run(f"{name:<12}", cfg.runs, job)
+            out[name] = median_run(f"{name:<12}", cfg.runs, job)
     for name, _ in CASES:
         out[f"{name}_vs_read_table"] = round(out[name]["rows_per_second"] / out["read_table"]["rows_per_second"], 3)
     print("[export] / read_table: " + ", ".join(f"{n} {out[n + '_vs_read_table']:.2f}" for n, _ in CASES), flush=True)

@@ -16,15 +16,11 @@ process (`fetch_arrow_table()`), and the DuckDB query (`fetch_arrow_table()`).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
-from bench import backfill, targets
-from bench.analytics import QUERY, _median_run
-from bench.compaction import FILE_STEPS, node_feed
-from bench.compactor_run import manifest_files, write_config
+from bench.analytics import QUERY
+from bench.analytics_data import loaded, median_run
 
-DAY = 86_400_000
 COLUMNS = 'metric, series_id, "timestamp", value'
 
 
@@ -52,35 +48,25 @@ def _duckdb_query(entries, root, overlapping: bool) -> str:
 
 
 def run_case(cfg: FlightSqlBenchConfig, steps: int, copies: int) -> dict:
-    import adbc_driver_flightsql.dbapi as flight_sql
     import duckdb
 
-    start = (int(time.time() * 1000) // DAY - 3) * DAY
-    feed = node_feed(cfg.series, start, steps)
     name = "overlapping" if copies > 1 else "separate"
     out: dict = {"rows": cfg.series * steps, "copies": copies}
-    print(f"[flightsql] {name}: {cfg.series:,} series x {steps} steps x {copies} cop{'ies' if copies > 1 else 'y'}",
-          flush=True)
-    with targets.running("mytsdb", lambda t: write_config(t.workdir / "mytsdb.yaml", cfg.series)) as t:
-        out["load"] = [backfill.load_flushed(t, feed, steps, FILE_STEPS, cfg.concurrency) for _ in range(copies)]
-        del feed
-        data_dir = t.extra["data_dir"]
-        flight_port = int(t.argv[t.argv.index("--flight-port") + 1])
-        entries = manifest_files(t.workdir / "mytsdb.yaml", data_dir)
-        out["files"] = len(entries)
-        out["stored_rows"] = sum(e.rows for e in entries)
-        conn = flight_sql.connect(f"grpc://127.0.0.1:{flight_port}",
-                                  db_kwargs={"adbc.flight.sql.rpc.call_header.x-scope-orgid": "anonymous"})
+    with loaded(f"flightsql {name}", cfg.series, steps, cfg.concurrency, copies) as data:
+        out["load"] = data.load
+        out["files"] = len(data.entries)
+        out["stored_rows"] = sum(e.rows for e in data.entries)
+        conn = data.flight_sql()
 
         def flight_sql_rows() -> int:
             with conn.cursor() as cur:
                 cur.execute(QUERY)
                 return cur.fetch_arrow_table().num_rows
 
-        sql = _duckdb_query(entries, data_dir / "bucket", copies > 1)
-        out["flight_sql"] = _median_run(f"{name} flight sql", cfg.runs, flight_sql_rows)
-        out["duckdb"] = _median_run(f"{name} duckdb    ", cfg.runs,
-                                    lambda: duckdb.connect().sql(sql).fetch_arrow_table().num_rows)
+        sql = _duckdb_query(data.entries, data.bucket, copies > 1)
+        out["flight_sql"] = median_run(f"{name} flight sql", cfg.runs, flight_sql_rows)
+        out["duckdb"] = median_run(f"{name} duckdb    ", cfg.runs,
+                                   lambda: duckdb.connect().sql(sql).fetch_arrow_table().num_rows)
         conn.close()
     if out["flight_sql"]["rows"] != out["rows"] or out["duckdb"]["rows"] != out["rows"]:
         raise RuntimeError(f"{name}: expected {out['rows']:,} rows, Flight SQL gave {out['flight_sql']['rows']:,}, "

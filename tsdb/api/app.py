@@ -97,8 +97,9 @@ def create_role_app(parts: AppParts) -> FastAPI:
         query, query_range, format_query, query_exemplars = make_query_handlers(
             parts.query_services, source_factory=parts.source_factory)
         buildinfo, metadata = make_status_handlers(parts.cfg, parts.metadata_of or (lambda _: {}))
-        export = make_export_handler(parts.query_services, parts.source_factory, mt)
-        routes += [("/api/v1/export", export, ["GET", "POST"])]
+        if parts.series_reader is not None:
+            export = make_export_handler(parts.query_services, parts.source_factory, parts.series_reader, mt)
+            routes += [("/api/v1/export", export, ["GET", "POST"])]
         routes += [("/api/v1/query", query, ["GET", "POST"]), ("/api/v1/query_range", query_range, ["GET", "POST"]),
                    ("/api/v1/format_query", format_query, ["GET", "POST"]),
                    ("/api/v1/query_exemplars", query_exemplars, ["GET", "POST"]),

@@ -5,6 +5,12 @@ samples of the matching series as a tidy long table (`tsdb.query.tidy`), streame
 
 The samples come from the same source PromQL reads (head plus bucket, the duplicate rule
 applied, the tenant's series limit enforced), so exported numbers equal PromQL's.
+
+Memory stays bounded whatever the range: the series are listed first (their label names
+make the stream's schema, their number is checked against the limit before any sample is
+read), then the samples are read one time window at a time, each window sized from the
+last so that it holds about `WINDOW_SAMPLES` samples. Rows come window by window, and by
+series then time within a window.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -20,10 +27,13 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 import promql
+from promql.engine.source import SeriesSet
 from tsdb.api.common import APIError, first, run_for_tenant, time_range
-from tsdb.layout.columns import TIMESTAMP, VALUE
+from tsdb.labelsets import label_names, label_values
+from tsdb.layout.columns import METRIC_NAME_LABEL, TIMESTAMP, VALUE, label_column_name
+from tsdb.query.errors import too_many_series
 from tsdb.query.merge import merge_sets
-from tsdb.query.tidy import Tidy
+from tsdb.query.tidy import Tidy, index_type, tidy_schema
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,53 @@ def _plain(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in schema])
 
 
-def make_export_handler(services: Any, source_factory: Callable[..., Any], multitenancy_enabled: bool):
+WINDOW_SAMPLES = 4 << 20  # about 100 MB of decoded samples and their tidy batches at a time
+FIRST_WINDOW_MS = 2 * 3_600_000
+MIN_WINDOW_MS, MAX_WINDOW_MS = 60_000, 31 * 86_400_000
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The stream's label columns, from the series listing: names in column order, and each
+    dictionary's index type (`metric` first), sized for all the series so it fits every window."""
+
+    label_names: list[str]
+    index_types: list[pa.DataType]
+
+    @classmethod
+    def of(cls, labels: pa.ChunkedArray) -> "Columns":
+        names = sorted((n for n in label_names(labels) if n != METRIC_NAME_LABEL), key=label_column_name)
+        sizes = [pc.count_distinct(label_values(labels, n)).as_py() for n in [METRIC_NAME_LABEL, *names]]
+        return cls(names, [index_type(k) for k in sizes])
+
+    @property
+    def schema(self) -> pa.Schema:
+        return tidy_schema(self.label_names, self.index_types)
+
+
+def windowed(select: Callable[[int, int], SeriesSet], columns: Columns, start: int, end: int,
+             window_samples: int = WINDOW_SAMPLES) -> Iterator[pa.RecordBatch]:
+    """Tidy batches of `select(lo, hi)` (both ends inclusive) over consecutive windows that
+    cover `[start, end]` once. The first window is read now, so its errors come before a
+    response starts; each next one is sized from the samples of the last."""
+    hi = min(start + FIRST_WINDOW_MS - 1, end)
+    return _windows(select, columns, select(start, hi), hi, FIRST_WINDOW_MS, end, window_samples)
+
+
+def _windows(select, columns: Columns, ss: SeriesSet, hi: int, width: int, end: int,
+             window_samples: int) -> Iterator[pa.RecordBatch]:
+    while True:
+        yield from Tidy.of(ss, columns.label_names, columns.index_types).batches()
+        if hi >= end:
+            return
+        width = int(min(max(width * window_samples // max(len(ss.timestamps), 1), MIN_WINDOW_MS), MAX_WINDOW_MS))
+        ss = None  # the last window's samples go before the next window's are read
+        lo, hi = hi + 1, min(hi + width, end)
+        ss = select(lo, hi)
+
+
+def make_export_handler(services: Any, source_factory: Callable[..., Any], series_reader: Any,
+                        multitenancy_enabled: bool):
     cfg = services.cfg
 
     async def export(request: Request) -> Response:
@@ -125,10 +181,16 @@ def make_export_handler(services: Any, source_factory: Callable[..., Any], multi
             except promql.ParseError as e:
                 raise APIError("bad_data", str(e)) from None
             start, end = time_range(p)
-            source = source_factory(services, tenant, cfg.limits_for(tenant).max_fetched_series_per_query)
-            tidy = Tidy.of(merge_sets([source.select(list(m), start, end) for m in matcher_sets]))
+            limit = cfg.limits_for(tenant).max_fetched_series_per_query
+            series = series_reader.select(tenant, matcher_sets, start, end)
+            if limit > 0 and series.num_rows > limit:
+                raise too_many_series(limit)
+            columns = Columns.of(series.column("labels"))
+            source = source_factory(services, tenant, limit)
+            batches = windowed(lambda lo, hi: merge_sets([source.select(list(m), lo, hi) for m in matcher_sets]),
+                               columns, start, end)
             return StreamingResponse(
-                fmt.encode(tidy.schema, tidy.batches(), compression), media_type=fmt.media_type,
+                fmt.encode(columns.schema, batches, compression), media_type=fmt.media_type,
                 headers={"Content-Disposition": f'attachment; filename="export.{fmt.extension}"'})
         return await run_for_tenant(request, multitenancy_enabled, work)
 

@@ -32,6 +32,14 @@ def index_type(dictionary_size: int) -> pa.DataType:
     return pa.int32()
 
 
+def tidy_schema(label_names: list[str], index_types: list[pa.DataType]) -> pa.Schema:
+    """`metric`, the label columns (dictionaries with these index types, `metric`'s first),
+    `timestamp`, `value`."""
+    names = [METRIC, *map(label_column_name, label_names)]
+    return pa.schema([pa.field(n, pa.dictionary(t, pa.string())) for n, t in zip(names, index_types)]
+                     + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
+
+
 def label_names_of(ss: SeriesSet) -> list[str]:
     """The labels of `ss` in column order: by column name, as the SQL views order them."""
     return sorted({k for labels in ss.labels for k in labels} - {METRIC_NAME_LABEL}, key=label_column_name)
@@ -47,18 +55,19 @@ class Tidy:
     per_series: tuple[pa.DictionaryArray, ...]  # per label column: one entry per series
 
     @classmethod
-    def of(cls, ss: SeriesSet, label_names: list[str] | None = None) -> "Tidy":
+    def of(cls, ss: SeriesSet, label_names: list[str] | None = None,
+           index_types: list[pa.DataType] | None = None) -> "Tidy":
+        """`label_names` (in column order) and the index type of each dictionary column
+        (`metric` first) fix the schema, as a stream cut in parts needs; by default both
+        come from `ss`."""
         names = label_names_of(ss) if label_names is None else label_names
         # One dictionary entry per distinct value and one index per series: rows only take indices.
         per_series = []
-        for n in [METRIC_NAME_LABEL, *names]:
+        for i, n in enumerate([METRIC_NAME_LABEL, *names]):
             encoded = pc.dictionary_encode(pa.array([labels.get(n) for labels in ss.labels], pa.string()))
-            per_series.append(pa.DictionaryArray.from_arrays(
-                encoded.indices.cast(index_type(len(encoded.dictionary))), encoded.dictionary))
-        fields = [pa.field(METRIC if i == 0 else label_column_name(n), a.type)
-                  for i, (n, a) in enumerate(zip([METRIC_NAME_LABEL, *names], per_series))]
-        schema = pa.schema(fields + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
-        return cls(ss, schema, tuple(per_series))
+            indices = index_types[i] if index_types is not None else index_type(len(encoded.dictionary))
+            per_series.append(pa.DictionaryArray.from_arrays(encoded.indices.cast(indices), encoded.dictionary))
+        return cls(ss, tidy_schema(names, [a.type.index_type for a in per_series]), tuple(per_series))
 
     def batches(self, batch_rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
         """About `batch_rows` rows each (whole series), all of `schema`."""
