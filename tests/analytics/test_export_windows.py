@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
@@ -46,7 +47,7 @@ def cut(ss: SeriesSet, lo: int, hi: int) -> SeriesSet:
 
 def test_windows_cover_the_range_once_and_adapt():
     start, end = 0, 48 * HOUR - 1
-    ss = full_set(300, start, end)
+    ss = full_set(100, start, end)
     calls: list[tuple[int, int]] = []
 
     def select(lo, hi):
@@ -54,25 +55,29 @@ def test_windows_cover_the_range_once_and_adapt():
         return cut(ss, lo, hi)
 
     columns = Columns.of(pa.chunked_array([pa.array([sorted(d.items()) for d in ss.labels], LABELS_TYPE)]))
-    batches = windowed(select, columns, start, end, window_samples=300 * 240)  # one hour of samples
+    batches = windowed(select, columns, start, end, window_samples=100 * 240)  # one hour of samples
     assert calls == [(0, FIRST_WINDOW_MS - 1)]  # the first window is read before any batch is asked for
     table = pa.Table.from_batches(list(batches), schema=columns.schema)
     assert calls[0][0] == start and calls[-1][1] == end
     assert all(b[0] == a[1] + 1 for a, b in zip(calls, calls[1:]))  # no gap, no overlap
-    # The next window is sized from the first one's samples: 298 series there (not yet the two late ones).
-    assert calls[1][1] - calls[1][0] + 1 == 2 * HOUR * (300 * 240) // (298 * 480)
+    # The next window is sized from the first one's samples: 98 series there (not yet the two late ones).
+    assert calls[1][1] - calls[1][0] + 1 == 2 * HOUR * (100 * 240) // (98 * 480)
     whole = tidy_table(ss)
     assert table.num_rows == whole.num_rows == len(ss.timestamps)
-    got = sorted(zip(*(table.column(n).to_pylist() for n in whole.column_names)), key=lambda r: (r[2], r[3]))
-    want = sorted(zip(*(whole.column(n).to_pylist() for n in whole.column_names)), key=lambda r: (r[2], r[3]))
     assert table.column_names == whole.column_names == ["metric", "late", "pod", "timestamp", "value"]
-    assert got == want
+
+    def rows(t: pa.Table):
+        df = t.to_pandas()
+        df = df.astype({c: str for c in ("metric", "late", "pod")})
+        return df.sort_values(["pod", "timestamp"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows(table), rows(whole))
 
 
 def test_every_format_reads_back_across_windows():
     ss = full_set(200, 0, 12 * HOUR - 1)
     columns = Columns.of(pa.chunked_array([pa.array([sorted(d.items()) for d in ss.labels], LABELS_TYPE)]))
-    assert columns.schema.field("pod").type == pa.dictionary(pa.int16(), pa.string())  # 200 pods, all windows
+    assert columns.schema.field("pod").type == pa.dictionary(pa.int16(), pa.string())  # 200 pods (room for 400)
+    assert columns.schema.field("metric").type == pa.dictionary(pa.int8(), pa.string())
     for name, fmt in FORMATS.items():
         batches = windowed(lambda lo, hi: cut(ss, lo, hi), columns, 0, 12 * HOUR - 1, window_samples=50_000)
         body = b"".join(fmt.encode(columns.schema, batches, fmt.compressions[0] if name != "csv" else None))
@@ -84,3 +89,11 @@ def test_every_format_reads_back_across_windows():
             table = pacsv.read_csv(io.BytesIO(body))
         assert table.num_rows == len(ss.timestamps), name
         assert table.column("value").to_numpy().sum() == ss.values.sum(), name
+
+
+def test_series_that_arrive_after_the_listing_still_fit():
+    ss = full_set(100, 0, HOUR - 1)
+    listed = Columns.of(pa.chunked_array([pa.array([sorted(d.items()) for d in ss.labels[:60]], LABELS_TYPE)]))
+    assert listed.schema.field("pod").type.index_type == pa.int8()  # 60 pods listed, room for 120
+    table = pa.Table.from_batches(list(windowed(lambda lo, hi: cut(ss, lo, hi), listed, 0, HOUR - 1)), listed.schema)
+    assert table.num_rows == len(ss.timestamps) and table.column_names == ["metric", "pod", "timestamp", "value"]

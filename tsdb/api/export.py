@@ -129,7 +129,9 @@ MIN_WINDOW_MS, MAX_WINDOW_MS = 60_000, 31 * 86_400_000
 @dataclass(frozen=True)
 class Columns:
     """The stream's label columns, from the series listing: names in column order, and each
-    dictionary's index type (`metric` first), sized for all the series so it fits every window."""
+    dictionary's index type (`metric` first), sized for all the series so it fits every
+    window, with room for twice the values (series that arrive in the head while the export
+    runs; a label only they carry gets no column)."""
 
     label_names: list[str]
     index_types: list[pa.DataType]
@@ -138,7 +140,7 @@ class Columns:
     def of(cls, labels: pa.ChunkedArray) -> "Columns":
         names = sorted((n for n in label_names(labels) if n != METRIC_NAME_LABEL), key=label_column_name)
         sizes = [pc.count_distinct(label_values(labels, n)).as_py() for n in [METRIC_NAME_LABEL, *names]]
-        return cls(names, [index_type(k) for k in sizes])
+        return cls(names, [index_type(2 * k) for k in sizes])
 
     @property
     def schema(self) -> pa.Schema:
