@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import numpy as np
 
@@ -33,3 +34,19 @@ def test_touching_files_overlap_and_downsampled_entries_are_left_out():
     a, b, c = entry(1, 0, 10), entry(2, 10, 20), entry(3, 21, 30)
     sets = file_sets(Manifest(files=(a, b, c, dataclasses.replace(entry(4, 0, 30), resolution=300_000))))
     assert sets.overlapping == (a, b) and sets.alone == (c,)
+
+
+def test_file_sets_match_the_pairwise_overlap():
+    """Many small random manifests against the pairwise definition (a file shares time with
+    any other file); every file lands in exactly one of the two sets."""
+    rng = random.Random(3)
+    for _ in range(500):
+        files = []
+        for i in range(rng.randint(0, 12)):
+            lo = rng.randint(0, 100)
+            files.append(entry(i, lo, lo + rng.randint(0, 20)))
+        sets = file_sets(Manifest(files=tuple(files)))
+        shared = {f.path for f in files
+                  if any(g is not f and g.max_time >= f.min_time and g.min_time <= f.max_time for g in files)}
+        assert {f.path for f in sets.overlapping} == shared
+        assert sorted(f.path for f in sets.alone + sets.overlapping) == sorted(f.path for f in files)

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
+from promql.engine.selectors import is_stale
 from tsdb.layout.columns import FIXED_COLUMNS, LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE
 from tsdb.manifest import FileEntry, Manifest
 
@@ -54,3 +56,18 @@ def file_sets(manifest: Manifest) -> FileSets:
 def label_columns(names: list[str]) -> list[str]:
     """The promoted label columns among a file set's column names, in name order."""
     return sorted(n for n in names if n not in FIXED_COLUMNS)
+
+
+def not_stale(values: pa.Array) -> pa.Array:
+    """The views' `_not_stale(value)` (an Arrow UDF for both engines): false for Prometheus'
+    stale marker, a NaN with its own bits that no SQL function tells from another NaN, true
+    for every other value. The views call it only for NaN values."""
+    return pa.array(~is_stale(values.to_numpy(zero_copy_only=False)))
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
-import pyarrow as pa
 
-from promql.engine.selectors import is_stale
-from tsdb.analytics.contract import FileSets, file_sets, label_columns
+from tsdb.analytics.contract import FileSets, file_sets, label_columns, not_stale, sql_ident, sql_literal
 from tsdb.config import Config, load_config
 from tsdb.layout.columns import LABELS, METRIC, SERIES_ID, TIMESTAMP, VALUE, label_from_column_name
 from tsdb.manifest import FileEntry, ManifestStore
@@ -56,13 +54,6 @@ def duckdb_connect(tenant: str | Tenant, config: str | Path | Config | None = No
     return con
 
 
-def not_stale(values: pa.Array) -> pa.Array:
-    """`_not_stale(value)`: false for Prometheus' stale marker (a NaN with its own bits, which
-    no SQL function of DuckDB tells from another NaN), true for every other value. The views
-    call it only for NaN values."""
-    return pa.array(~is_stale(values.to_numpy(zero_copy_only=False)))
-
-
 def attach_storage(con: duckdb.DuckDBPyConnection, storage: StorageConfig) -> Callable[[str], str]:
     """Make the bucket readable from `con`; returns key → what `read_parquet` takes."""
     if storage.backend == "filesystem":
@@ -90,16 +81,8 @@ def create_views(con: duckdb.DuckDBPyConnection, sets: FileSets, locate: Callabl
     con.execute("CREATE VIEW series AS " + _series_sql(sets.alone, selects[-1] if sets.overlapping else None, locate))
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _files(entries: tuple[FileEntry, ...], locate: Callable[[str], str], sidecar: bool = False) -> str:
-    return "[" + ", ".join(_literal(locate(e.series_path if sidecar else e.path)) for e in entries) + "]"
+    return "[" + ", ".join(sql_literal(locate(e.series_path if sidecar else e.path)) for e in entries) + "]"
 
 
 def _samples_sql(con: duckdb.DuckDBPyConnection, entries: tuple[FileEntry, ...], locate: Callable[[str], str],
@@ -118,7 +101,7 @@ def _samples_sql(con: duckdb.DuckDBPyConnection, entries: tuple[FileEntry, ...],
     if not dedup:
         return f"SELECT *, {_STALE} FROM {scan}", labels, partial
     # DESIGN §3: one row per (series, timestamp); where copies differ the highest write sequence wins.
-    seqs = ", ".join(f"({_literal(locate(e.path))}, {e.seq})" for e in entries)
+    seqs = ", ".join(f"({sql_literal(locate(e.path))}, {e.seq})" for e in entries)
     return (f"SELECT * EXCLUDE (filename, _seq), {_STALE} FROM {scan} JOIN (VALUES {seqs}) AS _f(filename, _seq) "
             "USING (filename) "
             f"QUALIFY row_number() OVER (PARTITION BY {SERIES_ID}, \"{TIMESTAMP}\" ORDER BY _seq DESC) = 1"), labels, partial
@@ -150,10 +133,10 @@ def _select(sql: str, have: list[str], partial: set[str], columns: list[str]) ->
     not (each file promotes its own most common labels) is read from `labels` where the
     file lacks it; NULL for columns no file of this set has and for series without the label."""
     def label(c: str) -> str:
-        from_map = f"map_extract_value({LABELS}, {_literal(label_from_column_name(c) or c)})"
+        from_map = f"map_extract_value({LABELS}, {sql_literal(label_from_column_name(c) or c)})"
         if c not in have:
-            return f"{from_map}::VARCHAR AS {_ident(c)}"
-        return f"coalesce({_ident(c)}, {from_map}) AS {_ident(c)}" if c in partial else _ident(c)
+            return f"{from_map}::VARCHAR AS {sql_ident(c)}"
+        return f"coalesce({sql_ident(c)}, {from_map}) AS {sql_ident(c)}" if c in partial else sql_ident(c)
     cols = [METRIC, *map(label, columns), LABELS, SERIES_ID, f'"{TIMESTAMP}"', VALUE, "_stale"]
     return f"SELECT {', '.join(cols)} FROM ({sql})"
 

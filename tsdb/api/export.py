@@ -30,10 +30,10 @@ import promql
 from promql.engine.source import SeriesSet
 from tsdb.api.common import APIError, first, run_for_tenant, time_range
 from tsdb.labelsets import label_names, label_values
-from tsdb.layout.columns import METRIC_NAME_LABEL, TIMESTAMP, VALUE, label_column_name
+from tsdb.layout.columns import METRIC_NAME_LABEL, TIMESTAMP, VALUE
 from tsdb.query.errors import too_many_series
 from tsdb.query.merge import merge_sets
-from tsdb.query.tidy import Tidy, index_type, tidy_schema
+from tsdb.query.tidy import Tidy, index_type, ordered_labels, tidy_schema
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Columns:
 
     @classmethod
     def of(cls, labels: pa.ChunkedArray) -> "Columns":
-        names = sorted((n for n in label_names(labels) if n != METRIC_NAME_LABEL), key=label_column_name)
+        names = ordered_labels(label_names(labels))
         sizes = [pc.count_distinct(label_values(labels, n)).as_py() for n in [METRIC_NAME_LABEL, *names]]
         return cls(names, [index_type(2 * k) for k in sizes])
 

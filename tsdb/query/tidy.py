@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from promql.engine.selectors import is_stale
 from promql.engine.source import SeriesSet
 from tsdb.layout.columns import METRIC, METRIC_NAME_LABEL, TIMESTAMP, TIMESTAMP_TYPE, VALUE, label_column_name
 
-_STALE_BITS = np.uint64(0x7FF0000000000002)
 
 
 def index_type(dictionary_size: int) -> pa.DataType:
@@ -40,9 +40,15 @@ def tidy_schema(label_names: list[str], index_types: list[pa.DataType]) -> pa.Sc
                      + [(TIMESTAMP, TIMESTAMP_TYPE), (VALUE, pa.float64())])
 
 
+def ordered_labels(names) -> list[str]:
+    """Label names in column order, `__name__` (the `metric` column) left out: by column name,
+    as the SQL views order them."""
+    return sorted(set(names) - {METRIC_NAME_LABEL}, key=label_column_name)
+
+
 def label_names_of(ss: SeriesSet) -> list[str]:
-    """The labels of `ss` in column order: by column name, as the SQL views order them."""
-    return sorted({k for labels in ss.labels for k in labels} - {METRIC_NAME_LABEL}, key=label_column_name)
+    """The labels of `ss` in column order."""
+    return ordered_labels(k for labels in ss.labels for k in labels)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Tidy:
     def batches(self, batch_rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
         """About `batch_rows` rows each (whole series), all of `schema`."""
         ss = self.ss
-        keep = np.asarray(ss.values, np.float64).view(np.uint64) != _STALE_BITS
+        keep = ~is_stale(ss.values)
         kept = np.r_[0, np.cumsum(keep)][ss.offsets]  # row offsets of each series after the drop
         ts, values = ss.timestamps[keep], ss.values[keep]
         start = 0

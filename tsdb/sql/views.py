@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 from datafusion import udf
 
+from tsdb.analytics.contract import not_stale, sql_ident, sql_literal
 from tsdb.layout.columns import LABELS, METRIC, SERIES_ID, VALUE, label_from_column_name
 
-STALE_BITS = np.uint64(0x7FF0000000000002)
 _TS = '"timestamp"'
 _IS_SAMPLE = f"(NOT isnan({VALUE}) OR _not_stale({VALUE}))"
 # Grouping by a plain string is 2.2x faster than by a dictionary-encoded one (DataFusion's
@@ -77,23 +76,13 @@ class Registered:
 
 
 def not_stale_udf():
-    """`_not_stale(value)`: false for Prometheus' stale marker, true for every other value."""
-    def not_stale(values: pa.Array) -> pa.Array:
-        return pa.array(values.to_numpy(zero_copy_only=False).view(np.uint64) != STALE_BITS)
+    """`_not_stale(value)` for DataFusion (`tsdb.analytics.contract.not_stale`)."""
     return udf(not_stale, [pa.float64()], pa.bool_(), "immutable", name="_not_stale")
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _from_map(column: str) -> str:
     """A label column's value read from the `labels` map."""
-    return f"{LABELS}[{_literal(label_from_column_name(column) or column)}]"
+    return f"{LABELS}[{sql_literal(label_from_column_name(column) or column)}]"
 
 
 def _union(parts: list[str]) -> str:
@@ -101,10 +90,10 @@ def _union(parts: list[str]) -> str:
 
 
 def samples_sql(reg: Registered) -> str:
-    cols = ", ".join([METRIC, *map(ident, reg.columns), LABELS, SERIES_ID, _TS, VALUE])
+    cols = ", ".join([METRIC, *map(sql_ident, reg.columns), LABELS, SERIES_ID, _TS, VALUE])
     parts = []
     for f in reg.alone:
-        labels = [ident(c) if c in f.names else f"{_from_map(c)} AS {ident(c)}" for c in reg.columns]
+        labels = [sql_ident(c) if c in f.names else f"{_from_map(c)} AS {sql_ident(c)}" for c in reg.columns]
         parts.append(f"SELECT {', '.join([METRIC, *labels, LABELS, SERIES_ID, _TS, VALUE])} FROM {f.data} "
                      f"WHERE {_IS_SAMPLE}")
     if reg.dedup:
@@ -116,7 +105,7 @@ def samples_sql(reg: Registered) -> str:
 
 def _labelled(rows: str, labels: str, columns: tuple[str, ...]) -> str:
     """Narrow `rows` with the label columns of `labels` (one row per series) joined back."""
-    picked = [f"s.{ident(c)}" for c in columns]
+    picked = [f"s.{sql_ident(c)}" for c in columns]
     return (f"SELECT arrow_cast(d.{METRIC}, {_DICT}) AS {METRIC}, {', '.join([*picked, 's.' + LABELS])}, "
             f"d.{SERIES_ID}, d.{_TS}, d.{VALUE} "
             f"FROM {rows} AS d JOIN {labels} AS s ON d.{SERIES_ID} = s.{SERIES_ID}")
@@ -146,7 +135,7 @@ def series_columns_sql(columns: tuple[str, ...], tables: list[str]) -> str:
     and label columns (computed here, per series, not per sample; dictionary-encoded as in
     the files)."""
     parts = [f"SELECT {SERIES_ID}, {METRIC}, {LABELS} FROM {t}" for t in tables]
-    label_cols = [f"arrow_cast({_from_map(c)}, {_DICT}) AS {ident(c)}" for c in columns]
+    label_cols = [f"arrow_cast({_from_map(c)}, {_DICT}) AS {sql_ident(c)}" for c in columns]
     return (f"SELECT {', '.join([SERIES_ID, METRIC, LABELS, *label_cols])} FROM ("
             f"SELECT {SERIES_ID}, first_value({METRIC}) AS {METRIC}, first_value({LABELS}) AS {LABELS} "
             f"FROM ({_union(parts)}) GROUP BY {SERIES_ID})")
